@@ -1,0 +1,209 @@
+/*
+ * similarity.c - the default alignment: a least-squares similarity transform
+ * from the landmarks to dlib's mean face shape, then a bilinear warp into a
+ * square chip framed like the chips dlib's ResNet was trained on.
+ *
+ * Framing follows dlib's get_face_chip_details(shape, 150, 0.25) and
+ * extract_image_chip (docs/alignment.md gives the numbers' provenance):
+ *   - template point k of the unit-square mean face sits at chip coordinate
+ *     (padding + t_k) / (2 padding + 1) * size;
+ *   - the similarity is fitted from the chip template to the image points
+ *     (dlib's direction: the error is measured in image pixels);
+ *   - dlib then samples the chip so that its corner pixels 0 and size-1 land
+ *     on the corners of a rectangle size*scale - 1 wide centred on the image
+ *     of chip point (size/2, size/2). That is the fit stretched by
+ *     (size*scale - 1) / ((size - 1) * scale) about the chip centre and
+ *     shifted half a pixel; we reproduce it so our chips match dlib's, not
+ *     just its template.
+ * The fit is Umeyama's least-squares similarity without reflection, which in
+ * 2-D has a closed form (no SVD needed): for centred points s, d,
+ *   a = sum(s.d), b = sum(s x d), c*cos = a/|s|^2, c*sin = b/|s|^2.
+ *
+ * The warp samples the source at the inverse map of each chip pixel, with
+ * bilinear weights over the four neighbours; neighbours outside the image
+ * count as black, so the image fades to black over one pixel at its edge and
+ * an identity or 90-degree map copies pixels exactly.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "align/align.h"
+#include "image/image.h"
+
+/* dlib's mean face shape for the iBUG 68-point landmarks 17..67 in the unit
+ * square (dlib/image_transforms/interpolation.h, get_face_chip_details:
+ * mean_face_shape_x / mean_face_shape_y). The jaw (0..16) has no entry. */
+#define TEMPLATE_FIRST 17
+#define TEMPLATE_COUNT 51
+static const double MEAN_FACE_X[TEMPLATE_COUNT] = {
+    0.000213256, 0.0752622, 0.18113,  0.29077,  0.393397, 0.586856, 0.689483, 0.799124, 0.904991,
+    0.98004,     0.490127,  0.490127, 0.490127, 0.490127, 0.36688,  0.426036, 0.490127, 0.554217,
+    0.613373,    0.121737,  0.187122, 0.265825, 0.334606, 0.260918, 0.182743, 0.645647, 0.714428,
+    0.793132,    0.858516,  0.79751,  0.719335, 0.254149, 0.340985, 0.428858, 0.490127, 0.551395,
+    0.639268,    0.726104,  0.642159, 0.556721, 0.490127, 0.423532, 0.338094, 0.290379, 0.428096,
+    0.490127,    0.552157,  0.689874, 0.553364, 0.490127, 0.42689};
+static const double MEAN_FACE_Y[TEMPLATE_COUNT] = {
+    0.106454, 0.038915, 0.0187482, 0.0344891, 0.0773906, 0.0773906, 0.0344891, 0.0187482, 0.038915,
+    0.106454, 0.203352, 0.307009,  0.409805,  0.515625,  0.587326,  0.609345,  0.628106,  0.609345,
+    0.587326, 0.216423, 0.178758,  0.179852,  0.231733,  0.245099,  0.244077,  0.231733,  0.179852,
+    0.178758, 0.216423, 0.244077,  0.245099,  0.780233,  0.745405,  0.727388,  0.742578,  0.727388,
+    0.745405, 0.780233, 0.864805,  0.902192,  0.909281,  0.902192,  0.864805,  0.784792,  0.778746,
+    0.785343, 0.778746, 0.784792,  0.824182,  0.831803,  0.824182};
+
+/* THE POINT SET: which landmarks the fit uses. dlib's own 68-point choice:
+ * everything the template covers except the eyebrows (17-26, they move with
+ * expression) and the lower lip (55-59, 65-67, it moves with the jaw). That
+ * keeps the nose, both eyes, the mouth corners and the upper lip: 33 points.
+ * docs/alignment.md discusses alternatives; the LFW evaluation may tune it. */
+const int fn_align_points[] = {
+    27, 28, 29, 30, 31, 32, 33, 34, 35,             /* nose bridge and base */
+    36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, /* eyes */
+    48, 49, 50, 51, 52, 53, 54,                     /* outer mouth corners and upper lip */
+    60, 61, 62, 63, 64,                             /* inner mouth corners and upper lip */
+};
+const int fn_align_n_points = (int)(sizeof fn_align_points / sizeof fn_align_points[0]);
+
+#define MAX_POINTS 68
+
+int fn_align_template(int i, double *x, double *y) {
+    if (i < TEMPLATE_FIRST || i >= TEMPLATE_FIRST + TEMPLATE_COUNT) return -1;
+    *x = MEAN_FACE_X[i - TEMPLATE_FIRST];
+    *y = MEAN_FACE_Y[i - TEMPLATE_FIRST];
+    return 0;
+}
+
+int fn_similarity_fit(const double *src, const double *dst, int n, fn_affine *out) {
+    if (n < 2 || !src || !dst || !out) return -1;
+    double msx = 0, msy = 0, mdx = 0, mdy = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(src[2 * i]) || !isfinite(src[2 * i + 1]) || !isfinite(dst[2 * i]) || !isfinite(dst[2 * i + 1]))
+            return -1;
+        msx += src[2 * i];
+        msy += src[2 * i + 1];
+        mdx += dst[2 * i];
+        mdy += dst[2 * i + 1];
+    }
+    msx /= n, msy /= n, mdx /= n, mdy /= n;
+    double ss = 0, sd = 0, a = 0, b = 0;
+    for (int i = 0; i < n; i++) {
+        const double sx = src[2 * i] - msx, sy = src[2 * i + 1] - msy;
+        const double dx = dst[2 * i] - mdx, dy = dst[2 * i + 1] - mdy;
+        ss += sx * sx + sy * sy;
+        sd += dx * dx + dy * dy;
+        a += sx * dx + sy * dy;
+        b += sx * dy - sy * dx;
+    }
+    /* Spread relative to the points' magnitude: equal points that differ
+     * only by rounding still count as equal. */
+    const double eps = 1e-20;
+    if (!(ss > eps * n * (1 + msx * msx + msy * msy)) || !(sd > eps * n * (1 + mdx * mdx + mdy * mdy)))
+        return -1;
+    /* c cos(theta), c sin(theta): the optimum over proper rotations. */
+    const double p = a / ss, q = b / ss;
+    if (!(p * p + q * q > 0)) return -1;
+    out->m[0] = p;
+    out->m[1] = -q;
+    out->m[3] = q;
+    out->m[4] = p;
+    out->m[2] = mdx - (p * msx - q * msy);
+    out->m[5] = mdy - (q * msx + p * msy);
+    return 0;
+}
+
+int fn_affine_invert(const fn_affine *a, fn_affine *inv) {
+    const double *m = a->m;
+    const double det = m[0] * m[4] - m[1] * m[3];
+    if (!isfinite(det) || fabs(det) < 1e-300) return -1;
+    const double i0 = m[4] / det, i1 = -m[1] / det, i3 = -m[3] / det, i4 = m[0] / det;
+    inv->m[0] = i0;
+    inv->m[1] = i1;
+    inv->m[3] = i3;
+    inv->m[4] = i4;
+    inv->m[2] = -(i0 * m[2] + i1 * m[5]);
+    inv->m[5] = -(i3 * m[2] + i4 * m[5]);
+    return 0;
+}
+
+int fn_align_similarity_transform_points(const float pts[136], const int *idx, int n, int size, double padding,
+                                         fn_affine *out) {
+    if (!pts || !idx || !out || n < 2 || n > MAX_POINTS || size < 2 || !(padding >= 0) || !isfinite(padding))
+        return -1;
+    double chip[2 * MAX_POINTS], img[2 * MAX_POINTS];
+    for (int k = 0; k < n; k++) {
+        double tx, ty;
+        if (fn_align_template(idx[k], &tx, &ty) != 0) return -1;
+        chip[2 * k] = (padding + tx) / (2 * padding + 1) * size;
+        chip[2 * k + 1] = (padding + ty) / (2 * padding + 1) * size;
+        img[2 * k] = pts[2 * idx[k]];
+        img[2 * k + 1] = pts[2 * idx[k] + 1];
+    }
+    fn_affine t; /* chip -> image, as dlib fits it */
+    if (fn_similarity_fit(chip, img, n, &t) != 0) return -1;
+    /* dlib's chip_details: angle and scale of the fit, and the image of the
+     * chip's centre point (size/2, size/2). */
+    const double cosv = t.m[0], sinv = t.m[3];
+    const double scale = sqrt(cosv * cosv + sinv * sinv);
+    const double cx = t.m[0] * size / 2.0 + t.m[1] * size / 2.0 + t.m[2];
+    const double cy = t.m[3] * size / 2.0 + t.m[4] * size / 2.0 + t.m[5];
+    /* extract_image_chip maps chip pixels 0..size-1 onto a rect size*scale-1
+     * wide around (cx, cy): image = c + R * k * (q - (size-1)/2). */
+    const double k = (size * scale - 1) / (size - 1);
+    if (!(k > 0) || !isfinite(k)) return -1;
+    /* Inverse: q = (size-1)/2 + R^T (p - c) / k. */
+    const double rc = cosv / scale / k, rs = sinv / scale / k, half = (size - 1) / 2.0;
+    out->m[0] = rc;
+    out->m[1] = rs;
+    out->m[3] = -rs;
+    out->m[4] = rc;
+    out->m[2] = half - (rc * cx + rs * cy);
+    out->m[5] = half - (-rs * cx + rc * cy);
+    return 0;
+}
+
+int fn_align_similarity_transform(const float pts[136], int size, double padding, fn_affine *out) {
+    return fn_align_similarity_transform_points(pts, fn_align_points, fn_align_n_points, size, padding, out);
+}
+
+/* Pixel (x, y) channel c, or 0 outside the image. */
+static inline float px(const facenet_image *img, int x, int y, int c) {
+    if (x < 0 || y < 0 || x >= img->width || y >= img->height) return 0.0f;
+    return img->data[((size_t)y * img->width + x) * img->channels + c];
+}
+
+facenet_status fn_warp_affine(const facenet_image *img, const fn_affine *img_to_chip, int size,
+                              facenet_image *chip, fn_error *e) {
+    if (!chip) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_warp_affine: no output image");
+    memset(chip, 0, sizeof *chip);
+    if (!img || !img->data || img->width <= 0 || img->height <= 0 || (img->channels != 1 && img->channels != 3))
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "not an image: need 1 or 3 channels of 8-bit pixels");
+    if (size < 1 || size > FACENET_MAX_IMAGE_SIDE)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "chip size %d is not in 1..%d", size, FACENET_MAX_IMAGE_SIDE);
+    fn_affine inv;
+    if (!img_to_chip || fn_affine_invert(img_to_chip, &inv) != 0)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "the alignment transform is singular");
+    facenet_status st = fn_image_alloc(size, size, img->channels, chip, e);
+    if (st != FACENET_OK) return st;
+    const int ch = img->channels;
+    for (int v = 0; v < size; v++) {
+        uint8_t *row = chip->data + (size_t)v * size * ch;
+        for (int u = 0; u < size; u++) {
+            const double sx = inv.m[0] * u + inv.m[1] * v + inv.m[2];
+            const double sy = inv.m[3] * u + inv.m[4] * v + inv.m[5];
+            /* Entirely outside (or not a number): black, and no int overflow. */
+            if (!(sx > -1.0 && sy > -1.0 && sx < img->width && sy < img->height)) continue;
+            const double fx0 = floor(sx), fy0 = floor(sy);
+            const int x0 = (int)fx0, y0 = (int)fy0;
+            const float fx = (float)(sx - fx0), fy = (float)(sy - fy0);
+            for (int c = 0; c < ch; c++) {
+                const float tl = px(img, x0, y0, c), tr = px(img, x0 + 1, y0, c);
+                const float bl = px(img, x0, y0 + 1, c), br = px(img, x0 + 1, y0 + 1, c);
+                const float top = tl + (tr - tl) * fx, bot = bl + (br - bl) * fx;
+                const float val = top + (bot - top) * fy;
+                /* Round to nearest (dlib truncates; rounding is unbiased). */
+                const float r = val + 0.5f;
+                row[u * ch + c] = (uint8_t)(r < 0.0f ? 0.0f : (r > 255.0f ? 255.0f : r));
+            }
+        }
+    }
+    return FACENET_OK;
+}

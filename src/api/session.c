@@ -1,0 +1,31 @@
+/* session.c - per-thread sessions: scratch memory bound to a context and a model. */
+#include <stdlib.h>
+
+#include "api/session.h"
+
+facenet_status facenet_session_create(facenet_ctx *ctx, const facenet_model *model, facenet_session **out) {
+    fn_error e;
+    fn_error_clear(&e);
+    if (!ctx || !model || !out) {
+        fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_session_create: NULL argument");
+        return fn_ctx_report(ctx, &e);
+    }
+    facenet_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        fn_fail(&e, FACENET_ERR_NO_MEMORY, "out of memory creating a session");
+        return fn_ctx_report(ctx, &e);
+    }
+    s->ctx = ctx;
+    s->model = model;
+    s->ex.backend = fn_backend_default();
+    s->ex.pool = ctx->pool;
+    s->ex.arena = &s->arena;
+    *out = s;
+    return fn_ctx_report(ctx, &e);
+}
+
+void facenet_session_free(facenet_session *s) {
+    if (!s) return;
+    fn_arena_free(&s->arena);
+    free(s);
+}

@@ -1,0 +1,95 @@
+/*
+ * cli.h - what the facenet commands share. The CLI is a client of the
+ * public API (facenet.h) only.
+ */
+#ifndef FACENET_CLI_H
+#define FACENET_CLI_H
+
+#include <stdio.h>
+
+#include "facenet.h"
+
+/* Exit statuses of every command. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary; /* one line for `facenet help` */
+    const char *usage;   /* the text for `facenet help NAME`... */
+    int photo_options;   /* ...followed by CLI_PIPE_OPTIONS if set... */
+    const char *tail;    /* ...and this, if not NULL */
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+/* Print a command's whole help text. */
+void cli_usage(const cli_command *c, FILE *f);
+
+extern const cli_command cli_cmd_detect, cli_cmd_embed, cli_cmd_compare, cli_cmd_align, cli_cmd_convert,
+    cli_cmd_bench;
+
+/* Exit status of detect, embed and align when some photo had no face. */
+#define CLI_NO_FACE 3
+
+/* Common options: --model PATH, --threads N. */
+typedef struct cli_common {
+    const char *model;
+    int threads;
+} cli_common;
+
+/* If argv[*i] is a common option, consume it (and its value) and return 1;
+ * on a bad value print why and return -1; otherwise 0. */
+int cli_common_option(cli_common *c, int argc, char **argv, int *i);
+/* Parse a whole number in [lo, hi] or print an error naming opt. */
+int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out);
+
+/* Create a context with the thread count; prints errors. */
+facenet_ctx *cli_ctx(int threads);
+/* Resolve a model path: explicit path, or file name looked up in
+ * $FACENET_MODEL_DIR, ./models and <exe>/../models, <exe>/../share/facenet/models.
+ * Prints a helpful error and returns NULL when not found. */
+const char *cli_find_model(const char *explicit_path, const char *file_name, char *buf, size_t cap);
+/* Load a model; prints the error and returns NULL on failure. */
+facenet_model *cli_load_model(facenet_ctx *ctx, const char *explicit_path, const char *file_name);
+
+/* Print "facenet CMD: <ctx error or status>" to stderr. */
+void cli_error(const char *cmd, facenet_ctx *ctx, facenet_status st);
+/* Write a JSON string literal (with quotes). */
+void cli_json_string(FILE *f, const char *s);
+/* Write a float array as a JSON array with enough digits to round-trip. */
+void cli_json_floats(FILE *f, const float *v, int n);
+
+extern const char *cli_argv0;
+
+/* ---- the photo commands' shared pipeline (pipe.c) */
+typedef struct cli_pipe_opts {
+    cli_common com;
+    const char *detector;  /* "ssd" or "tiny" */
+    const char *landmarks; /* "full" or "tiny" */
+    const char *det_model, *lmk_model;
+    facenet_pipeline_params params;
+} cli_pipe_opts;
+
+typedef struct cli_pipe {
+    facenet_ctx *ctx;
+    facenet_model *det, *lmk, *emb;
+    facenet_pipeline *pl;
+    facenet_face *faces; /* cap of them, filled by cli_pipe_photo */
+    int cap;
+} cli_pipe;
+
+extern const char CLI_PIPE_OPTIONS[]; /* their help text */
+void cli_pipe_defaults(cli_pipe_opts *o);
+/* Like cli_common_option, for the pipeline options too. */
+int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i);
+/* Load the models and create the pipeline; prints errors. embed: also the embedding model. */
+int cli_pipe_open(cli_pipe *p, const cli_pipe_opts *o, int embed);
+void cli_pipe_close(cli_pipe *p);
+/* Load a photo and run the pipeline: faces in p->faces, count in *n. The
+ * caller frees img. Prints errors and returns -1 on failure. */
+int cli_pipe_photo(cli_pipe *p, const char *cmd, const char *path, facenet_image *img, int *n);
+/* The JSON members of a face (no braces). */
+void cli_json_face(FILE *f, const facenet_face *face, int with_landmarks, int with_embedding);
+
+#define CLI_EMBEDDING_MODEL "dlib_resnet29.safetensors"
+
+#endif

@@ -1,0 +1,121 @@
+/* common.c - helpers shared by the facenet commands. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "facenet: %s needs a whole number from %d to %d, not '%s'\n", opt, lo, hi, s ? s : "");
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_common_option(cli_common *c, int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (strcmp(a, "--model") == 0 || strcmp(a, "--threads") == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "facenet: %s needs a value\n", a);
+            return -1;
+        }
+        const char *v = argv[++*i];
+        if (strcmp(a, "--model") == 0) {
+            c->model = v;
+            return 1;
+        }
+        return cli_parse_int("--threads", v, 0, 256, &c->threads) ? -1 : 1;
+    }
+    return 0;
+}
+
+facenet_ctx *cli_ctx(int threads) {
+    facenet_ctx_params p = facenet_ctx_default_params();
+    p.n_threads = threads;
+    facenet_ctx *ctx = NULL;
+    facenet_status st = facenet_ctx_create(&p, &ctx);
+    if (st != FACENET_OK) {
+        fprintf(stderr, "facenet: cannot create a context: %s\n", facenet_status_str(st));
+        return NULL;
+    }
+    return ctx;
+}
+
+static int readable(const char *p) { return access(p, R_OK) == 0; }
+
+const char *cli_find_model(const char *explicit_path, const char *file_name, char *buf, size_t cap) {
+    if (explicit_path) {
+        if (readable(explicit_path)) return explicit_path;
+        fprintf(stderr, "facenet: model file %s cannot be read: %s\n", explicit_path, strerror(errno));
+        return NULL;
+    }
+    char exe_dir[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
+    if (n > 0) {
+        exe_dir[n] = '\0';
+        char *slash = strrchr(exe_dir, '/');
+        if (slash) *slash = '\0';
+    }
+    const char *env = getenv("FACENET_MODEL_DIR");
+    char dirs[5][PATH_MAX];
+    int nd = 0;
+    if (env && *env) snprintf(dirs[nd++], PATH_MAX, "%s", env);
+    snprintf(dirs[nd++], PATH_MAX, "models");
+    if (exe_dir[0]) {
+        snprintf(dirs[nd++], PATH_MAX, "%.3800s/../models", exe_dir);
+        snprintf(dirs[nd++], PATH_MAX, "%.3800s/../share/facenet/models", exe_dir);
+    }
+    for (int i = 0; i < nd; i++) {
+        snprintf(buf, cap, "%s/%s", dirs[i], file_name);
+        if (readable(buf)) return buf;
+    }
+    fprintf(stderr, "facenet: model %s not found (looked in", file_name);
+    for (int i = 0; i < nd; i++) fprintf(stderr, "%s %s", i ? "," : "", dirs[i]);
+    fprintf(stderr, ").\nRun scripts/setup.sh to fetch and convert the pretrained models, "
+                    "or pass --model PATH.\n");
+    return NULL;
+}
+
+facenet_model *cli_load_model(facenet_ctx *ctx, const char *explicit_path, const char *file_name) {
+    char buf[PATH_MAX + 64];
+    const char *path = cli_find_model(explicit_path, file_name, buf, sizeof buf);
+    if (!path) return NULL;
+    facenet_model *m = NULL;
+    facenet_status st = facenet_model_load(ctx, path, &m);
+    if (st != FACENET_OK) {
+        cli_error("model", ctx, st);
+        return NULL;
+    }
+    return m;
+}
+
+void cli_error(const char *cmd, facenet_ctx *ctx, facenet_status st) {
+    const char *detail = facenet_ctx_error(ctx);
+    fprintf(stderr, "facenet %s: %s\n", cmd, detail && *detail ? detail : facenet_status_str(st));
+}
+
+void cli_json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+void cli_json_floats(FILE *f, const float *v, int n) {
+    fputc('[', f);
+    for (int i = 0; i < n; i++) fprintf(f, "%s%.9g", i ? "," : "", (double)v[i]);
+    fputc(']', f);
+}

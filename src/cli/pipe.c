@@ -1,0 +1,167 @@
+/*
+ * pipe.c - the options and set-up that the photo commands (detect, embed,
+ * compare, align) share: which models, detector options, alignment.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char CLI_PIPE_OPTIONS[] =
+    "  --detector ssd|tiny     SSD MobileNetV1 (default, accurate) or the tiny detector (fast)\n"
+    "  --min-score S           keep faces the detector scores above S (default 0.5)\n"
+    "  --max-faces N           at most N faces per photo, best first (default 100)\n"
+    "  --iou T                 non-maximum suppression overlap (default: 0.5 SSD, 0.4 tiny)\n"
+    "  --tiny-size N           tiny detector input, a multiple of 32 (default 416)\n"
+    "  --landmarks full|tiny   the 68-point landmark model (default full)\n"
+    "  --align similarity|faceapi\n"
+    "                          how chips are cut: rotation-corrected to a template (default),\n"
+    "                          or face-api's axis-aligned square (bit-for-bit parity with face-api)\n"
+    "  --model PATH            the embedding model (default dlib_resnet29.safetensors)\n"
+    "  --detector-model PATH, --landmark-model PATH   explicit detector and landmark models\n"
+    "  --threads N             worker threads (default: all cores)\n";
+
+void cli_pipe_defaults(cli_pipe_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->params = facenet_pipeline_default_params();
+    o->detector = "ssd";
+    o->landmarks = "full";
+}
+
+static int parse_float(const char *opt, const char *s, float lo, float hi, float *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "facenet: %s needs a number from %g to %g, not '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
+    int r = cli_common_option(&o->com, argc, argv, i);
+    if (r != 0) return r;
+    static const char *const WITH_VALUE[] = {"--detector", "--min-score", "--max-faces", "--iou", "--tiny-size",
+                                             "--landmarks", "--align", "--detector-model", "--landmark-model"};
+    const char *a = argv[*i];
+    size_t k;
+    for (k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
+        if (strcmp(a, WITH_VALUE[k]) == 0) break;
+    if (k == sizeof WITH_VALUE / sizeof WITH_VALUE[0]) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "facenet: %s needs a value\n", a);
+        return -1;
+    }
+    const char *v = argv[++*i];
+    if (strcmp(a, "--detector") == 0) {
+        if (strcmp(v, "ssd") && strcmp(v, "tiny")) {
+            fprintf(stderr, "facenet: --detector is ssd or tiny, not '%s'\n", v);
+            return -1;
+        }
+        o->detector = v;
+    } else if (strcmp(a, "--landmarks") == 0) {
+        if (strcmp(v, "full") && strcmp(v, "tiny")) {
+            fprintf(stderr, "facenet: --landmarks is full or tiny, not '%s'\n", v);
+            return -1;
+        }
+        o->landmarks = v;
+    } else if (strcmp(a, "--align") == 0) {
+        if (strcmp(v, "similarity") == 0)
+            o->params.align = FACENET_ALIGN_SIMILARITY;
+        else if (strcmp(v, "faceapi") == 0)
+            o->params.align = FACENET_ALIGN_FACEAPI;
+        else {
+            fprintf(stderr, "facenet: --align is similarity or faceapi, not '%s'\n", v);
+            return -1;
+        }
+    } else if (strcmp(a, "--min-score") == 0) {
+        return parse_float(a, v, 0.0f, 0.999f, &o->params.min_score) ? -1 : 1;
+    } else if (strcmp(a, "--iou") == 0) {
+        return parse_float(a, v, 0.01f, 1.0f, &o->params.iou) ? -1 : 1;
+    } else if (strcmp(a, "--max-faces") == 0) {
+        return cli_parse_int(a, v, 1, 1000, &o->params.max_faces) ? -1 : 1;
+    } else if (strcmp(a, "--tiny-size") == 0) {
+        if (cli_parse_int(a, v, 32, 4096, &o->params.tiny_input_size)) return -1;
+        if (o->params.tiny_input_size % 32) {
+            fprintf(stderr, "facenet: --tiny-size must be a multiple of 32\n");
+            return -1;
+        }
+    } else if (strcmp(a, "--detector-model") == 0) {
+        o->det_model = v;
+    } else {
+        o->lmk_model = v;
+    }
+    return 1;
+}
+
+int cli_pipe_open(cli_pipe *p, const cli_pipe_opts *o, int embed) {
+    memset(p, 0, sizeof *p);
+    p->ctx = cli_ctx(o->com.threads);
+    if (!p->ctx) return -1;
+    const int tiny = strcmp(o->detector, "tiny") == 0;
+    p->det = cli_load_model(p->ctx, o->det_model,
+                            tiny ? "tiny_face_detector.safetensors" : "ssd_mobilenetv1.safetensors");
+    if (p->det)
+        p->lmk = cli_load_model(p->ctx, o->lmk_model,
+                                strcmp(o->landmarks, "tiny") == 0 ? "face_landmark_68_tiny.safetensors"
+                                                                  : "face_landmark_68.safetensors");
+    if (p->lmk && embed) p->emb = cli_load_model(p->ctx, o->com.model, CLI_EMBEDDING_MODEL);
+    if (!p->det || !p->lmk || (embed && !p->emb)) {
+        cli_pipe_close(p);
+        return -1;
+    }
+    facenet_pipeline_params params = o->params;
+    params.embed = embed;
+    facenet_status st = facenet_pipeline_create(p->ctx, p->det, p->lmk, p->emb, &params, &p->pl);
+    if (st != FACENET_OK) {
+        cli_error("pipeline", p->ctx, st);
+        cli_pipe_close(p);
+        return -1;
+    }
+    p->cap = params.max_faces;
+    p->faces = calloc((size_t)p->cap, sizeof *p->faces);
+    if (!p->faces) {
+        cli_pipe_close(p);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_pipe_close(cli_pipe *p) {
+    facenet_pipeline_free(p->pl);
+    facenet_model_free(p->emb);
+    facenet_model_free(p->lmk);
+    facenet_model_free(p->det);
+    facenet_ctx_free(p->ctx);
+    free(p->faces);
+    memset(p, 0, sizeof *p);
+}
+
+int cli_pipe_photo(cli_pipe *p, const char *cmd, const char *path, facenet_image *img, int *n) {
+    *n = 0;
+    memset(img, 0, sizeof *img);
+    facenet_status st = facenet_image_load(p->ctx, path, img);
+    if (st == FACENET_OK) st = facenet_pipeline_run(p->pl, img, p->faces, p->cap, n);
+    if (st != FACENET_OK) {
+        cli_error(cmd, p->ctx, st);
+        facenet_image_free(img);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_json_face(FILE *f, const facenet_face *face, int with_landmarks, int with_embedding) {
+    fprintf(f, "\"box\": {\"x\": %.3f, \"y\": %.3f, \"w\": %.3f, \"h\": %.3f}, \"score\": %.6f", face->x, face->y,
+            face->width, face->height, face->score);
+    if (with_landmarks) {
+        fprintf(f, ", \"landmarks\": [");
+        for (int k = 0; k < FACENET_LANDMARKS; k++)
+            fprintf(f, "%s[%.2f, %.2f]", k ? ", " : "", face->landmarks[2 * k], face->landmarks[2 * k + 1]);
+        fputc(']', f);
+    }
+    if (with_embedding && face->has_embedding) {
+        fprintf(f, ", \"embedding\": ");
+        cli_json_floats(f, face->embedding, FACENET_EMBEDDING_DIM);
+    }
+}

@@ -1,0 +1,20 @@
+/*
+ * nets.h - how the model loader reaches each network: bind a model's
+ * weights into the network's own struct, and free it.
+ */
+#ifndef FN_NETS_H
+#define FN_NETS_H
+
+#include "core/core.h"
+#include "model/model.h"
+
+typedef struct fn_net_ops {
+    const char *arch; /* name in the arch table (arch.h) */
+    facenet_status (*bind)(facenet_model *m, void **net, fn_error *e);
+    void (*free)(void *net);
+} fn_net_ops;
+
+/* The ops for an architecture, or NULL if the library cannot run it. */
+const fn_net_ops *fn_net_ops_find(const char *arch);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * preprocess.h - pixels to network input, as face-api's toBatchTensor does:
+ * pad the image to a square with black (centred, or all at the bottom/right),
+ * resize it to size x size with TF's legacy bilinear resize (skipped when it
+ * already is that size), then normalise each channel as the network wants.
+ */
+#ifndef FN_PREPROCESS_H
+#define FN_PREPROCESS_H
+
+#include "core/core.h"
+#include "engine/engine.h"
+
+typedef struct fn_norm {
+    float mean[3]; /* subtracted first */
+    float div;     /* then divided by (a true division, as TF does) */
+} fn_norm;
+
+/* Fill dst (size*size*3 floats, NHWC for one batch item) from img (1 or 3
+ * channels). center: split the padding between both sides, the larger half
+ * after the image (face-api's padToSquare(img, true)); otherwise all of it
+ * goes after. Uses scratch memory from ex->arena; 0 or -1 if out of memory. */
+int fn_to_input(const fn_exec *ex, const facenet_image *img, int size, int center, const fn_norm *norm,
+                float *dst);
+
+#endif

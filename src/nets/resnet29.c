@@ -1,0 +1,172 @@
+/*
+ * resnet29.c - dlib's ResNet-29 face embedding network (face-api's
+ * face_recognition_model).
+ *
+ *   conv 7x7/2 VALID 3->32, scale, ReLU            150 -> 72
+ *   max pool 3x3/2 VALID                           72 -> 35
+ *   3 residual blocks, 32 channels                 35
+ *   down 32->64, 3 residual                        17
+ *   down 64->128, 2 residual                       8
+ *   down 128->256, 2 residual                      4  (main path 3, zero-padded)
+ *   down 256->256                                  2  (main path 1, zero-padded)
+ *   global mean, fc 256->128 (no bias)
+ *
+ * A residual block is relu(x + scale(conv(relu(scale(conv(x)))))). A down
+ * block's main path starts with a 3x3/2 VALID conv; its shortcut is a 2x2/2
+ * average pool with zero channels appended, and where the main path comes
+ * out one smaller than the shortcut it is zero-extended at the bottom/right
+ * (dlib's add_prev). Every conv has a bias and a per-channel scale layer
+ * (folded batch norm): y = (conv(x) + bias) * weights + biases.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "nets/nets.h"
+#include "nets/resnet29.h"
+
+const float fn_resnet29_mean[3] = {122.782f, 117.001f, 104.298f};
+
+typedef struct block {
+    fn_conv_desc c1, c2;
+    int down;
+} block;
+
+#define N_BLOCKS 14
+
+struct fn_resnet29 {
+    fn_conv_desc stem;
+    block blocks[N_BLOCKS];
+    const float *fc; /* [256][128] */
+};
+
+static const struct {
+    const char *name;
+    int cin, cout, down;
+} BLOCKS[N_BLOCKS] = {
+    {"conv32_1", 32, 32, 0},        {"conv32_2", 32, 32, 0},     {"conv32_3", 32, 32, 0},
+    {"conv64_down", 32, 64, 1},     {"conv64_1", 64, 64, 0},     {"conv64_2", 64, 64, 0},
+    {"conv64_3", 64, 64, 0},        {"conv128_down", 64, 128, 1}, {"conv128_1", 128, 128, 0},
+    {"conv128_2", 128, 128, 0},     {"conv256_down", 128, 256, 1}, {"conv256_1", 256, 256, 0},
+    {"conv256_2", 256, 256, 0},     {"conv256_down_out", 256, 256, 1},
+};
+
+/* Bind "<prefix>/conv/filters", "/conv/bias", "/scale/weights", "/scale/biases". */
+static facenet_status bind_conv(facenet_model *m, const char *prefix, int k, int cin, int cout, int stride,
+                                fn_padding pad, fn_act act, fn_conv_desc *d, fn_error *e) {
+    char name[128];
+    const int64_t wshape[4] = {k, k, cin, cout}, vshape[1] = {cout};
+    memset(d, 0, sizeof *d);
+    d->kh = d->kw = k;
+    d->stride = stride;
+    d->padding = pad;
+    d->cin = cin;
+    d->cout = cout;
+    d->act = act;
+    snprintf(name, sizeof name, "%s/conv/filters", prefix);
+    if (!(d->weights = fn_model_weights(m, name, 4, wshape, e))) return e->status;
+    snprintf(name, sizeof name, "%s/conv/bias", prefix);
+    if (!(d->bias = fn_model_weights(m, name, 1, vshape, e))) return e->status;
+    snprintf(name, sizeof name, "%s/scale/weights", prefix);
+    if (!(d->scale = fn_model_weights(m, name, 1, vshape, e))) return e->status;
+    snprintf(name, sizeof name, "%s/scale/biases", prefix);
+    if (!(d->shift = fn_model_weights(m, name, 1, vshape, e))) return e->status;
+    return FACENET_OK;
+}
+
+static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
+    if (m->embedding_dim != FN_RESNET29_DIM || m->input_size != FN_RESNET29_INPUT)
+        return fn_fail(e, FACENET_ERR_MODEL, "%s: dlib_resnet29 takes %d px and gives %d floats, not %d and %d",
+                       m->path, FN_RESNET29_INPUT, FN_RESNET29_DIM, m->input_size, m->embedding_dim);
+    fn_resnet29 *net = calloc(1, sizeof *net);
+    if (!net) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
+    facenet_status st =
+        bind_conv(m, "conv32_down", 7, 3, 32, 2, FN_PAD_VALID, FN_ACT_RELU, &net->stem, e);
+    for (int i = 0; st == FACENET_OK && i < N_BLOCKS; i++) {
+        char prefix[96];
+        block *b = &net->blocks[i];
+        b->down = BLOCKS[i].down;
+        snprintf(prefix, sizeof prefix, "%s/conv1", BLOCKS[i].name);
+        st = bind_conv(m, prefix, 3, BLOCKS[i].cin, BLOCKS[i].cout, b->down ? 2 : 1,
+                       b->down ? FN_PAD_VALID : FN_PAD_SAME, FN_ACT_RELU, &b->c1, e);
+        if (st != FACENET_OK) break;
+        snprintf(prefix, sizeof prefix, "%s/conv2", BLOCKS[i].name);
+        st = bind_conv(m, prefix, 3, BLOCKS[i].cout, BLOCKS[i].cout, 1, FN_PAD_SAME, FN_ACT_NONE, &b->c2, e);
+    }
+    const int64_t fshape[2] = {256, FN_RESNET29_DIM};
+    if (st == FACENET_OK && !(net->fc = fn_model_weights(m, "fc", 2, fshape, e))) st = e->status;
+    if (st != FACENET_OK) {
+        free(net);
+        return st;
+    }
+    *out = net;
+    return FACENET_OK;
+}
+
+static void resnet29_free(void *net) { free(net); }
+
+const fn_net_ops fn_resnet29_ops = {"dlib_resnet29", resnet29_bind, resnet29_free};
+
+/* A new arena tensor of the given shape, or a zero-sized one on failure. */
+static fn_tensor alloc_tensor(const fn_exec *ex, int n, int h, int w, int c) {
+    float *p = fn_arena_floats(ex->arena, (size_t)n * h * w * c);
+    return fn_tensor_make(p ? n : 0, h, w, c, p);
+}
+
+static int conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y) {
+    int oh, ow;
+    if (fn_conv_shape(d, x->h, x->w, &oh, &ow) != 0) return -1;
+    *y = alloc_tensor(ex, x->n, oh, ow, d->cout);
+    if (!y->data) return -1;
+    fn_conv2d(ex, x, d, y);
+    return 0;
+}
+
+static int run_block(const fn_exec *ex, const block *b, const fn_tensor *x, fn_tensor *y) {
+    fn_tensor a, m;
+    if (conv(ex, x, &b->c1, &a) || conv(ex, &a, &b->c2, &m)) return -1;
+    if (!b->down) {
+        fn_add_zero_extended(&m, x, &m);
+        fn_activate(&m, FN_ACT_RELU, 0);
+        *y = m;
+        return 0;
+    }
+    int ph, pw;
+    if (fn_window_out(x->h, 2, 2, FN_PAD_VALID, &ph, NULL) || fn_window_out(x->w, 2, 2, FN_PAD_VALID, &pw, NULL))
+        return -1;
+    fn_tensor p = alloc_tensor(ex, x->n, ph, pw, x->c);
+    if (!p.data) return -1;
+    fn_avgpool(ex, x, 2, 2, FN_PAD_VALID, &p);
+    *y = alloc_tensor(ex, x->n, ph > m.h ? ph : m.h, pw > m.w ? pw : m.w, m.c);
+    if (!y->data) return -1;
+    fn_add_zero_extended(&p, &m, y);
+    fn_activate(y, FN_ACT_RELU, 0);
+    return 0;
+}
+
+facenet_status fn_resnet29_forward(const fn_resnet29 *net, const fn_exec *ex, const fn_tensor *x, float *out,
+                                   fn_error *e) {
+    fn_tensor t, u;
+    if (x->h != FN_RESNET29_INPUT || x->w != FN_RESNET29_INPUT || x->c != 3)
+        return fn_fail(e, FACENET_ERR_INTERNAL, "resnet29: input must be 150x150x3");
+    if (conv(ex, x, &net->stem, &t)) goto oom;
+    int ph, pw;
+    fn_window_out(t.h, 3, 2, FN_PAD_VALID, &ph, NULL);
+    fn_window_out(t.w, 3, 2, FN_PAD_VALID, &pw, NULL);
+    u = alloc_tensor(ex, t.n, ph, pw, t.c);
+    if (!u.data) goto oom;
+    fn_maxpool(ex, &t, 3, 2, FN_PAD_VALID, &u);
+    for (int i = 0; i < N_BLOCKS; i++) {
+        if (run_block(ex, &net->blocks[i], &u, &t)) goto oom;
+        u = t;
+    }
+    fn_tensor g = alloc_tensor(ex, u.n, 1, 1, u.c);
+    if (!g.data) goto oom;
+    fn_global_mean(&u, &g);
+    fn_tensor y = fn_tensor_make(u.n, 1, 1, FN_RESNET29_DIM, out);
+    fn_dense(ex, &g, net->fc, NULL, &y);
+    return FACENET_OK;
+oom:
+    return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the embedding network");
+}

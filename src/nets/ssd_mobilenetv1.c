@@ -1,0 +1,254 @@
+/*
+ * ssd_mobilenetv1.c - the SSD MobileNetV1 face detector's network (face-api's
+ * ssd_mobilenetv1_model), from input to raw box encodings and class logits.
+ *
+ *   conv 3x3/2 3->32 + offset, ReLU6                      512 -> 256
+ *   13 x [depthwise 3x3 (/2 at 2, 4, 6, 12) + BN, ReLU6,
+ *         pointwise 1x1 + offset, ReLU6]                  256 -> 16
+ *   extra layers: 4 x [1x1, 3x3/2], each + offset, ReLU6   16 -> 1
+ *   heads on six feature maps (32, 16, 8, 4, 2, 1): 1x1 convs + bias to
+ *   A x 4 box encodings and A x 3 class logits, A = 3 on the first, 6 after.
+ *
+ * All padding is TF SAME (the odd cell at the bottom/right). The depthwise
+ * batch norms are folded at bind time into the conv's per-channel scale and
+ * shift, so every layer is one fused fn_conv2d.
+ *
+ * Memory: the backbone's big activations ping-pong between two arena buffers
+ * sized for the largest layer, instead of one allocation per layer; only the
+ * maps that later layers or the heads read again get their own.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "nets/nets.h"
+#include "nets/ssd_mobilenetv1.h"
+
+#define N_BLOCKS 13
+#define N_EXTRA 8
+#define N_MAPS 6
+/* TF's epsilon for these batch norms, as a float32 widened to double. */
+#define BN_EPSILON 0.0010000000474974513
+
+typedef struct dw_block {
+    fn_conv_desc dw, pw;
+} dw_block;
+
+struct fn_ssd_mobilenetv1 {
+    fn_conv_desc conv0;
+    dw_block blocks[N_BLOCKS];
+    fn_conv_desc extra[N_EXTRA];
+    fn_conv_desc box_head[N_MAPS], cls_head[N_MAPS];
+    const float *anchors; /* [5118][4] */
+    float *folded;        /* the depthwise batch norms' scales and shifts, one allocation */
+};
+
+/* Output channels of block i (1-based) and its depthwise stride. */
+static const int BLOCK_COUT[N_BLOCKS + 1] = {32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
+static int block_stride(int i) { return i == 2 || i == 4 || i == 6 || i == 12 ? 2 : 1; }
+
+/* Extra layers: kernel, stride, cin, cout. */
+static const int EXTRA[N_EXTRA][4] = {
+    {1, 1, 1024, 256}, {3, 2, 256, 512}, {1, 1, 512, 128}, {3, 2, 128, 256},
+    {1, 1, 256, 128},  {3, 2, 128, 256}, {1, 1, 256, 64},  {3, 2, 64, 128},
+};
+
+/* Feature maps: channels, grid side, anchors per cell. */
+static const int MAP_C[N_MAPS] = {512, 1024, 512, 256, 256, 128};
+static const int MAP_G[N_MAPS] = {32, 16, 8, 4, 2, 1};
+static const int MAP_A[N_MAPS] = {3, 6, 6, 6, 6, 6};
+
+static void desc_init(fn_conv_desc *d, int k, int stride, int cin, int cout, int depthwise, fn_act act) {
+    memset(d, 0, sizeof *d);
+    d->kh = d->kw = k;
+    d->stride = stride;
+    d->padding = FN_PAD_SAME;
+    d->cin = cin;
+    d->cout = cout;
+    d->depthwise = depthwise;
+    d->act = act;
+}
+
+/* A conv with "<prefix>/weights" and "<prefix>/convolution_bn_offset", ReLU6. */
+static facenet_status bind_pointwise(facenet_model *m, const char *prefix, int k, int stride, int cin, int cout,
+                                     fn_conv_desc *d, fn_error *e) {
+    char name[128];
+    const int64_t wshape[4] = {k, k, cin, cout}, bshape[1] = {cout};
+    desc_init(d, k, stride, cin, cout, 0, FN_ACT_RELU6);
+    snprintf(name, sizeof name, "%s/weights", prefix);
+    if (!(d->weights = fn_model_weights(m, name, 4, wshape, e))) return e->status;
+    snprintf(name, sizeof name, "%s/convolution_bn_offset", prefix);
+    if (!(d->bias = fn_model_weights(m, name, 1, bshape, e))) return e->status;
+    return FACENET_OK;
+}
+
+/* Depthwise 3x3 with its batch norm folded into scale s and shift t:
+ * (x - mean) / sqrt(var + eps) * gamma + beta = x * s + t. */
+static facenet_status bind_depthwise(facenet_model *m, int i, int c, float *s, float *t, fn_conv_desc *d,
+                                     fn_error *e) {
+    char name[128];
+    const int64_t wshape[4] = {3, 3, c, 1}, vshape[1] = {c};
+    const float *bn[4];
+    static const char *const BN[4] = {"gamma", "beta", "moving_mean", "moving_variance"};
+    desc_init(d, 3, block_stride(i), c, c, 1, FN_ACT_RELU6);
+    snprintf(name, sizeof name, "MobilenetV1/Conv2d_%d_depthwise/depthwise_weights", i);
+    if (!(d->weights = fn_model_weights(m, name, 4, wshape, e))) return e->status;
+    for (int k = 0; k < 4; k++) {
+        snprintf(name, sizeof name, "MobilenetV1/Conv2d_%d_depthwise/BatchNorm/%s", i, BN[k]);
+        if (!(bn[k] = fn_model_weights(m, name, 1, vshape, e))) return e->status;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        const double var = bn[3][ch];
+        if (!(var + BN_EPSILON > 0.0))
+            return fn_fail(e, FACENET_ERR_MODEL, "%s: Conv2d_%d_depthwise has a negative batch-norm variance",
+                           m->path, i);
+        const double scale = bn[0][ch] / sqrt(var + BN_EPSILON);
+        s[ch] = (float)scale;
+        t[ch] = -bn[2][ch];
+    }
+    d->bias = t;
+    d->scale = s;
+    d->shift = bn[1];
+    return FACENET_OK;
+}
+
+/* "Prediction/BoxPredictor_j/<what>/{weights,biases}", a 1x1 conv, no activation. */
+static facenet_status bind_head(facenet_model *m, int j, const char *what, int cout, fn_conv_desc *d, fn_error *e) {
+    char name[128];
+    const int64_t wshape[4] = {1, 1, MAP_C[j], cout}, bshape[1] = {cout};
+    desc_init(d, 1, 1, MAP_C[j], cout, 0, FN_ACT_NONE);
+    snprintf(name, sizeof name, "Prediction/BoxPredictor_%d/%s/weights", j, what);
+    if (!(d->weights = fn_model_weights(m, name, 4, wshape, e))) return e->status;
+    snprintf(name, sizeof name, "Prediction/BoxPredictor_%d/%s/biases", j, what);
+    if (!(d->bias = fn_model_weights(m, name, 1, bshape, e))) return e->status;
+    return FACENET_OK;
+}
+
+static facenet_status bind_all(facenet_model *m, fn_ssd_mobilenetv1 *net, fn_error *e) {
+    facenet_status st = bind_pointwise(m, "MobilenetV1/Conv2d_0_pointwise", 3, 2, 3, 32, &net->conv0, e);
+    float *fold = net->folded;
+    for (int i = 1; st == FACENET_OK && i <= N_BLOCKS; i++) {
+        const int cin = BLOCK_COUT[i - 1], cout = BLOCK_COUT[i];
+        char prefix[64];
+        st = bind_depthwise(m, i, cin, fold, fold + cin, &net->blocks[i - 1].dw, e);
+        fold += 2 * cin;
+        snprintf(prefix, sizeof prefix, "MobilenetV1/Conv2d_%d_pointwise", i);
+        if (st == FACENET_OK) st = bind_pointwise(m, prefix, 1, 1, cin, cout, &net->blocks[i - 1].pw, e);
+    }
+    for (int k = 0; st == FACENET_OK && k < N_EXTRA; k++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "Prediction/Conv2d_%d_pointwise", k);
+        st = bind_pointwise(m, prefix, EXTRA[k][0], EXTRA[k][1], EXTRA[k][2], EXTRA[k][3], &net->extra[k], e);
+    }
+    for (int j = 0; st == FACENET_OK && j < N_MAPS; j++) {
+        st = bind_head(m, j, "BoxEncodingPredictor", MAP_A[j] * 4, &net->box_head[j], e);
+        if (st == FACENET_OK) st = bind_head(m, j, "ClassPredictor", MAP_A[j] * FN_SSD_CLASSES, &net->cls_head[j], e);
+    }
+    const int64_t ashape[3] = {1, FN_SSD_ANCHORS, 4};
+    if (st == FACENET_OK && !(net->anchors = fn_model_weights(m, "Output/extra_dim", 3, ashape, e))) st = e->status;
+    return st;
+}
+
+static void ssd_free(void *vp) {
+    fn_ssd_mobilenetv1 *net = vp;
+    if (!net) return;
+    free(net->folded);
+    free(net);
+}
+
+static facenet_status ssd_bind(facenet_model *m, void **out, fn_error *e) {
+    if (m->input_size != FN_SSD_INPUT)
+        return fn_fail(e, FACENET_ERR_MODEL, "%s: ssd_mobilenetv1 takes %d px, not %d (its anchors are fixed)",
+                       m->path, FN_SSD_INPUT, m->input_size);
+    fn_ssd_mobilenetv1 *net = calloc(1, sizeof *net);
+    size_t nfold = 0;
+    for (int i = 0; i < N_BLOCKS; i++) nfold += 2 * (size_t)BLOCK_COUT[i];
+    if (net) net->folded = malloc(nfold * sizeof(float));
+    if (!net || !net->folded) {
+        ssd_free(net);
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory binding %s", m->path);
+    }
+    facenet_status st = bind_all(m, net, e);
+    if (st != FACENET_OK) {
+        ssd_free(net);
+        return st;
+    }
+    *out = net;
+    return FACENET_OK;
+}
+
+const fn_net_ops fn_ssd_mobilenetv1_ops = {"ssd_mobilenetv1", ssd_bind, ssd_free};
+
+const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net) { return net->anchors; }
+
+/* ---------------------------------------------------------------- forward */
+
+/* Where a layer's output goes: a buffer of cap floats, or (buf NULL) a new
+ * arena allocation that stays valid for the rest of the pass. */
+static facenet_status conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, float *buf, size_t cap,
+                           fn_tensor *y, fn_error *e) {
+    int oh, ow;
+    if (fn_conv_shape(d, x->h, x->w, &oh, &ow) != 0)
+        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a %dx%d map is too small for a layer", x->h, x->w);
+    const size_t count = (size_t)x->n * oh * ow * d->cout;
+    if (buf && count > cap) return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a layer outgrew its buffer");
+    float *p = buf ? buf : fn_arena_floats(ex->arena, count);
+    if (!p) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
+    *y = fn_tensor_make(x->n, oh, ow, d->cout, p);
+    fn_conv2d(ex, x, d, y);
+    return FACENET_OK;
+}
+
+/* Run one head conv on a feature map and copy each image's part to its place
+ * in out (per image: FN_SSD_ANCHORS x per_anchor floats). The head's NHWC
+ * output is already in (row, column, anchor, value) order. */
+static facenet_status head(const fn_exec *ex, const fn_tensor *fm, const fn_conv_desc *d, int per_anchor,
+                           int first_anchor, float *out, fn_error *e) {
+    fn_tensor y;
+    if (conv(ex, fm, d, NULL, 0, &y, e) != FACENET_OK) return e->status;
+    const size_t per_image = (size_t)y.h * y.w * y.c;
+    for (int b = 0; b < y.n; b++)
+        memcpy(out + ((size_t)b * FN_SSD_ANCHORS + first_anchor) * per_anchor, y.data + b * per_image,
+               per_image * sizeof(float));
+    return FACENET_OK;
+}
+
+facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex, const fn_tensor *x,
+                                          float *box_enc, float *class_logits, fn_error *e) {
+    if (x->h != FN_SSD_INPUT || x->w != FN_SSD_INPUT || x->c != 3 || x->n < 1)
+        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: input must be [n,512,512,3]");
+    /* Up to block 10, pointwise outputs live in big[0] and depthwise outputs
+     * in big[1]; the largest are block 1's, 256 x 256 x 64 and x 32. */
+    const size_t cap[2] = {(size_t)x->n * 256 * 256 * 64, (size_t)x->n * 256 * 256 * 32};
+    float *big[2] = {fn_arena_floats(ex->arena, cap[0]), fn_arena_floats(ex->arena, cap[1])};
+    if (!big[0] || !big[1]) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
+    fn_tensor fm[N_MAPS], t, u;
+    if (conv(ex, x, &net->conv0, big[0], cap[0], &t, e)) return e->status;
+    for (int i = 1; i <= N_BLOCKS; i++) {
+        /* Blocks 11 and 13 give feature maps 0 and 1, read again later. */
+        const int keep = i == 11 || i == 13;
+        if (conv(ex, &t, &net->blocks[i - 1].dw, big[1], cap[1], &u, e) ||
+            conv(ex, &u, &net->blocks[i - 1].pw, keep ? NULL : big[0], cap[0], &t, e))
+            return e->status;
+        if (i == 11) fm[0] = t;
+    }
+    fm[1] = t;
+    for (int k = 0; k < N_EXTRA; k++) {
+        if (conv(ex, &t, &net->extra[k], NULL, 0, &u, e)) return e->status;
+        t = u;
+        if (k % 2 == 1) fm[2 + k / 2] = t;
+    }
+    int first = 0;
+    for (int j = 0; j < N_MAPS; j++) {
+        if (fm[j].h != MAP_G[j] || fm[j].w != MAP_G[j])
+            return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: feature map %d is %dx%d, not %dx%d", j,
+                           fm[j].h, fm[j].w, MAP_G[j], MAP_G[j]);
+        if (head(ex, &fm[j], &net->box_head[j], 4, first, box_enc, e) ||
+            head(ex, &fm[j], &net->cls_head[j], FN_SSD_CLASSES, first, class_logits, e))
+            return e->status;
+        first += MAP_G[j] * MAP_G[j] * MAP_A[j];
+    }
+    return FACENET_OK;
+}

@@ -1,0 +1,46 @@
+/*
+ * fuzz_safetensors.c - a model file image of arbitrary bytes: open it from
+ * memory, then touch every tensor (lookup by name, conversion to float32
+ * into a capped buffer) and every metadata pair, checking that what the
+ * reader vouched for really lies inside the input.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/safetensors.h"
+
+#define CAP 4096 /* floats: bigger tensors must be refused by fn_st_to_f32 */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fn_st_file *f;
+    fn_error e;
+    if (fn_st_open_memory(data, size, &f, &e) != FACENET_OK) {
+        if (!e.msg[0]) abort();
+        return 0;
+    }
+    float *buf = malloc(CAP * sizeof *buf);
+    if (!buf) abort();
+    size_t total = 0;
+    for (size_t i = 0; i < fn_st_count(f); i++) {
+        const fn_st_tensor *t = fn_st_at(f, i);
+        if (fn_st_find(f, t->name) != t) abort();
+        const uint8_t *p = t->data;
+        if (p < data || p > data + size || t->nbytes > (size_t)(data + size - p)) abort();
+        if (t->nbytes != t->nelem * fn_dtype_size(t->dtype)) abort();
+        total += t->nbytes;
+        facenet_status st = fn_st_to_f32(t, buf, CAP, &e);
+        if ((st == FACENET_OK) != (t->nelem <= CAP)) abort();
+    }
+    if (total > size) abort();
+    for (size_t i = 0; i < fn_st_meta_count(f); i++) {
+        const char *k, *v;
+        fn_st_meta_at(f, i, &k, &v);
+        if (!k || !v || fn_st_meta(f, k) != v) abort();
+    }
+    free(buf);
+    fn_st_close(f);
+    return 0;
+}
