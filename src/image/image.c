@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "image/image.h"
+#include "util/file.h"
 
 #define FN_NOT_AN_IMAGE "not a JPEG, PNG or PPM/PGM image"
 
@@ -92,62 +93,6 @@ facenet_status fn_image_decode(const void *data, size_t size, facenet_image *out
     return fn_fail(e, FACENET_ERR_UNSUPPORTED, FN_NOT_AN_IMAGE);
 }
 
-/* Read a whole file, refusing anything over FN_IMAGE_MAX_FILE_BYTES. Reads
- * in a loop rather than trusting st_size, so pipes and files that change
- * under us are handled too. */
-static facenet_status read_file(const char *path, uint8_t **buf_out, size_t *len_out, fn_error *e) {
-    *buf_out = NULL;
-    *len_out = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fn_fail(e, FACENET_ERR_IO, "cannot open the file (%s)", strerror(errno));
-    struct stat st;
-    size_t cap = 1 << 16;
-    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
-        if ((unsigned long long)st.st_size > FN_IMAGE_MAX_FILE_BYTES) {
-            fclose(f);
-            return fn_fail(e, FACENET_ERR_TOO_LARGE, "the file is %llu bytes, over the %u-byte limit",
-                           (unsigned long long)st.st_size, FN_IMAGE_MAX_FILE_BYTES);
-        }
-        cap = (size_t)st.st_size + 1; /* +1: EOF is seen without a second allocation */
-    }
-    uint8_t *buf = malloc(cap);
-    size_t len = 0;
-    facenet_status rc = FACENET_OK;
-    while (buf) {
-        if (len == cap) {
-            if (cap > FN_IMAGE_MAX_FILE_BYTES) {
-                rc = fn_fail(e, FACENET_ERR_TOO_LARGE, "the file is over the %u-byte limit",
-                             FN_IMAGE_MAX_FILE_BYTES);
-                break;
-            }
-            size_t ncap = cap * 2 > (size_t)FN_IMAGE_MAX_FILE_BYTES + 1 ? (size_t)FN_IMAGE_MAX_FILE_BYTES + 1
-                                                                        : cap * 2;
-            uint8_t *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) rc = fn_fail(e, FACENET_ERR_IO, "cannot read the file (%s)", strerror(errno));
-            break;
-        }
-    }
-    fclose(f);
-    if (rc == FACENET_OK && !buf) rc = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory reading the file");
-    if (rc != FACENET_OK) {
-        free(buf);
-        return rc;
-    }
-    *buf_out = buf;
-    *len_out = len;
-    return FACENET_OK;
-}
 
 facenet_status fn_image_load(const char *path, facenet_image *out, fn_error *e) {
     if (!out) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "no output image given");
@@ -155,7 +100,7 @@ facenet_status fn_image_load(const char *path, facenet_image *out, fn_error *e) 
     if (!path) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "no file name given");
     uint8_t *buf;
     size_t len;
-    facenet_status st = read_file(path, &buf, &len, e);
+    facenet_status st = fn_read_file(path, FN_IMAGE_MAX_FILE_BYTES, &buf, &len, e);
     if (st == FACENET_OK) {
         st = fn_image_decode(buf, len, out, e);
         free(buf);

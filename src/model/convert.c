@@ -18,6 +18,7 @@
 
 #include "model/safetensors.h"
 #include "model/tfjs.h"
+#include "util/file.h"
 #include "nets/arch.h"
 
 #define MANIFEST_MAX ((size_t)16 << 20) /* bytes: real manifests are a few KiB */
@@ -31,49 +32,11 @@ facenet_convert_params facenet_convert_default_params(void) {
     return p;
 }
 
-/* The whole of a regular file of at most cap bytes, malloc'ed. */
+/* A whole file of at most cap bytes, malloc'ed; errors name the file. */
 static facenet_status read_capped(const char *path, size_t cap, uint8_t **out, size_t *out_len, fn_error *e) {
-    *out = NULL;
-    *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fn_fail(e, FACENET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    facenet_status st = FACENET_OK;
-    if (fstat(fd, &sb) != 0)
-        st = fn_fail(e, FACENET_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode))
-        st = fn_fail(e, FACENET_ERR_IO, "%s: not a regular file", path);
-    else if ((uintmax_t)sb.st_size > cap)
-        st = fn_fail(e, FACENET_ERR_TOO_LARGE, "%s: %jd bytes is over the %zu-byte limit", path,
-                     (intmax_t)sb.st_size, cap);
-    if (st != FACENET_OK) {
-        close(fd);
-        return st;
-    }
-    size_t len = (size_t)sb.st_size, got = 0;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf) {
-        close(fd);
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "%s: out of memory for %zu bytes", path, len);
-    }
-    while (got < len) {
-        ssize_t r = read(fd, buf + got, len - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            st = r < 0 ? fn_fail(e, FACENET_ERR_IO, "%s: cannot read: %s", path, strerror(errno))
-                       : fn_fail(e, FACENET_ERR_IO, "%s: file shrank while being read", path);
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    if (st != FACENET_OK) {
-        free(buf);
-        return st;
-    }
-    *out = buf;
-    *out_len = len;
-    return FACENET_OK;
+    facenet_status st = fn_read_file(path, cap, out, out_len, e);
+    if (st != FACENET_OK) fn_error_prefix(e, "%s", path);
+    return st;
 }
 
 typedef struct shard_dir {

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "model/safetensors.h"
+#include "util/bytes.h"
 #include "util/json.h"
 
 #define META_KEY "__metadata__"
@@ -62,34 +63,7 @@ static const char *const OTHER_DTYPES[] = {"U32",     "U64",     "F8_E4M3", "F8_
 const char *fn_dtype_name(fn_dtype t) { return (unsigned)t < N_DTYPES ? DTYPES[t].name : "?"; }
 size_t fn_dtype_size(fn_dtype t) { return (unsigned)t < N_DTYPES ? DTYPES[t].size : 0; }
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t le64(const uint8_t *p) { return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32; }
 
-static float f32_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* IEEE binary16 to binary32, exact, including subnormals, inf and NaN. */
-static float half_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = h >> 10 & 0x1fu, mant = h & 0x3ffu;
-    if (exp == 0x1f) return f32_bits(sign | 0x7f800000u | mant << 13);
-    if (exp == 0) {
-        if (mant == 0) return f32_bits(sign);
-        /* Subnormal: shift the mantissa up to an implicit 1. */
-        int e = 1;
-        while (!(mant & 0x400u)) {
-            mant <<= 1;
-            e--;
-        }
-        return f32_bits(sign | (uint32_t)(e + 112) << 23 | (mant & 0x3ffu) << 13);
-    }
-    return f32_bits(sign | (exp + 112) << 23 | mant << 13);
-}
 
 /* ------------------------------------------------------------------ reading */
 
@@ -256,7 +230,7 @@ static facenet_status parse_file(fn_st_file *f, fn_error *e) {
     if (f->len < 8)
         return fn_fail(e, FACENET_ERR_FORMAT, "file is %zu bytes, too short for the 8-byte header length",
                        f->len);
-    uint64_t n = le64(f->base);
+    uint64_t n = fn_le64(f->base);
     if (n > FN_ST_MAX_HEADER)
         return fn_fail(e, FACENET_ERR_TOO_LARGE, "header length %" PRIu64 " is over the %u-byte limit", n,
                        (unsigned)FN_ST_MAX_HEADER);
@@ -413,17 +387,17 @@ facenet_status fn_st_to_f32(const fn_st_tensor *t, float *dst, size_t cap, fn_er
     size_t n = t->nelem;
     switch (t->dtype) {
     case FN_DTYPE_F32:
-        for (size_t i = 0; i < n; i++) dst[i] = f32_bits(le32(p + 4 * i));
+        for (size_t i = 0; i < n; i++) dst[i] = fn_f32_bits(fn_le32(p + 4 * i));
         break;
     case FN_DTYPE_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = half_to_f32(le16(p + 2 * i));
+        for (size_t i = 0; i < n; i++) dst[i] = fn_half_to_f32(fn_le16(p + 2 * i));
         break;
     case FN_DTYPE_BF16: /* the top half of a float32 */
-        for (size_t i = 0; i < n; i++) dst[i] = f32_bits((uint32_t)le16(p + 2 * i) << 16);
+        for (size_t i = 0; i < n; i++) dst[i] = fn_f32_bits((uint32_t)fn_le16(p + 2 * i) << 16);
         break;
     case FN_DTYPE_F64:
         for (size_t i = 0; i < n; i++) {
-            uint64_t u = le64(p + 8 * i);
+            uint64_t u = fn_le64(p + 8 * i);
             double d;
             memcpy(&d, &u, sizeof d);
             dst[i] = (float)d;
@@ -436,16 +410,16 @@ facenet_status fn_st_to_f32(const fn_st_tensor *t, float *dst, size_t cap, fn_er
         for (size_t i = 0; i < n; i++) dst[i] = (float)p[i];
         break;
     case FN_DTYPE_I16:
-        for (size_t i = 0; i < n; i++) dst[i] = (float)(int16_t)le16(p + 2 * i);
+        for (size_t i = 0; i < n; i++) dst[i] = (float)(int16_t)fn_le16(p + 2 * i);
         break;
     case FN_DTYPE_U16:
-        for (size_t i = 0; i < n; i++) dst[i] = (float)le16(p + 2 * i);
+        for (size_t i = 0; i < n; i++) dst[i] = (float)fn_le16(p + 2 * i);
         break;
     case FN_DTYPE_I32:
-        for (size_t i = 0; i < n; i++) dst[i] = (float)(int32_t)le32(p + 4 * i);
+        for (size_t i = 0; i < n; i++) dst[i] = (float)(int32_t)fn_le32(p + 4 * i);
         break;
     case FN_DTYPE_I64:
-        for (size_t i = 0; i < n; i++) dst[i] = (float)(int64_t)le64(p + 8 * i);
+        for (size_t i = 0; i < n; i++) dst[i] = (float)(int64_t)fn_le64(p + 8 * i);
         break;
     case FN_DTYPE_BOOL:
         for (size_t i = 0; i < n; i++) dst[i] = p[i] ? 1.0f : 0.0f;

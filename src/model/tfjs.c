@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "model/tfjs.h"
+#include "util/bytes.h"
 #include "util/json.h"
 
 /* Elements per tensor: 1 GiB of float32, far above any face model. */
@@ -201,33 +202,7 @@ static facenet_status walk_manifest(const fn_json *root, spec *specs, size_t *co
 
 /* ------------------------------------------------------------ decoding */
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
-static float f32_bits(uint32_t u) {
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* IEEE binary16 to binary32, exact (TF.js's table decoder gives the same
- * bits, subnormals, infinities and NaN payloads included). */
-static float half_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = h >> 10 & 0x1fu, mant = h & 0x3ffu;
-    if (exp == 0x1f) return f32_bits(sign | 0x7f800000u | mant << 13);
-    if (exp == 0) {
-        if (mant == 0) return f32_bits(sign);
-        int e = 1;
-        while (!(mant & 0x400u)) {
-            mant <<= 1;
-            e--;
-        }
-        return f32_bits(sign | (uint32_t)(e + 112) << 23 | (mant & 0x3ffu) << 13);
-    }
-    return f32_bits(sign | (exp + 112) << 23 | mant << 13);
-}
 
 /* q*scale+min in double, as JavaScript computes it. The product goes through
  * a volatile so no compiler fuses it with the addition into an FMA, whose
@@ -254,10 +229,10 @@ static facenet_status decode_one(const spec *s, const uint8_t *p, fn_tfjs_weight
         float *o = w->data;
         switch (s->q) {
         case Q_NONE:
-            for (size_t i = 0; i < n; i++) o[i] = f32_bits(le32(p + 4 * i));
+            for (size_t i = 0; i < n; i++) o[i] = fn_f32_bits(fn_le32(p + 4 * i));
             break;
         case Q_F16:
-            for (size_t i = 0; i < n; i++) o[i] = half_to_f32(le16(p + 2 * i));
+            for (size_t i = 0; i < n; i++) o[i] = fn_half_to_f32(fn_le16(p + 2 * i));
             break;
         case Q_U8: {
             float lut[256];
@@ -266,7 +241,7 @@ static facenet_status decode_one(const spec *s, const uint8_t *p, fn_tfjs_weight
             break;
         }
         case Q_U16:
-            for (size_t i = 0; i < n; i++) o[i] = (float)dequant(le16(p + 2 * i), s->scale, s->min);
+            for (size_t i = 0; i < n; i++) o[i] = (float)dequant(fn_le16(p + 2 * i), s->scale, s->min);
             break;
         }
         return FACENET_OK;
@@ -274,10 +249,10 @@ static facenet_status decode_one(const spec *s, const uint8_t *p, fn_tfjs_weight
     int32_t *o = w->data;
     for (size_t i = 0; i < n; i++) {
         if (s->q == Q_NONE) {
-            o[i] = (int32_t)le32(p + 4 * i);
+            o[i] = (int32_t)fn_le32(p + 4 * i);
             continue;
         }
-        unsigned q = s->q == Q_U8 ? p[i] : le16(p + 2 * i);
+        unsigned q = s->q == Q_U8 ? p[i] : fn_le16(p + 2 * i);
         double x = dequant(q, s->scale, s->min);
         if (!js_round_i32(x, &o[i]))
             return fn_fail(e, FACENET_ERR_FORMAT,
