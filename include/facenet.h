@@ -179,6 +179,22 @@ FACENET_API facenet_status facenet_session_create(facenet_ctx *ctx, const facene
                                                   facenet_session **out);
 FACENET_API void facenet_session_free(facenet_session *session);
 
+/* ---------------------------------------------------------------- compute backend */
+
+/* The backend new sessions compute with, e.g. "oneDNN 2.6.3 (f32)" or
+ * "reference". Chosen when the library is built; setting the environment
+ * variable FACENET_BACKEND=ref makes sessions use the plain reference code. */
+FACENET_API const char *facenet_backend_name(void);
+
+/* Measure this machine's peak float32 multiply-add rate, in GFLOP/s (two
+ * per multiply-add), with n_threads threads each running a loop of
+ * independent vector FMAs for about ms milliseconds. *isa (if not NULL)
+ * names the instruction set used ("avx512f", "avx2+fma" or "scalar"). For
+ * judging benchmark figures: a network cannot run faster than this. */
+FACENET_API double facenet_fma_peak_gflops(int n_threads, int ms, const char **isa);
+
+/* ============================================================ end of compute backend */
+
 /* ---------------------------------------------------------------- embedding */
 
 enum {
@@ -228,6 +244,10 @@ typedef struct facenet_pipeline_params {
     facenet_align align;  /* FACENET_ALIGN_SIMILARITY */
     int embed;            /* 1: compute embeddings (needs an embedding model) */
     unsigned embed_flags; /* FACENET_EMBED_RAW for face-api's raw vectors */
+    /* 1: also look for faces in the photo turned by 90, 180 and 270 degrees
+     * (photos of unknown orientation, e.g. without an EXIF tag); four times
+     * the detection work. 0: upright faces only (the default). */
+    int all_orientations;
 } facenet_pipeline_params;
 
 /* Milliseconds spent in each stage by the last facenet_pipeline_run(). */
@@ -286,6 +306,150 @@ FACENET_API facenet_convert_params facenet_convert_default_params(void);
  * Quantized weights (uint8, uint16, float16) are dequantized to float32. */
 FACENET_API facenet_status facenet_convert_tfjs(facenet_ctx *ctx, const char *manifest_path,
                                                 const char *out_path, const facenet_convert_params *params);
+
+/* ================================================================ evaluation
+ * Face verification benchmarks in the format of Labeled Faces in the Wild
+ * (docs/evaluation.md): the official pairs files, the 10-fold protocol of
+ * FaceNet and davidsandberg/facenet on pair distances, and an on-disk cache
+ * of embeddings that makes a long run resumable. `facenet eval lfw` is
+ * built on these calls.
+ *
+ *   facenet_eval_pairs *pairs;
+ *   facenet_eval_pairs_load(ctx, "lfw/pairs.txt", "lfw", 0, &pairs);
+ *   // embed each facenet_eval_pairs_image(pairs, i) once, then for pair k:
+ *   //   dist[k] = facenet_distance(emb[p->image[0]], emb[p->image[1]], 128);
+ *   //   same[k] = p->same; fold[k] = p->fold;
+ *   facenet_eval_params ep = facenet_eval_default_params();
+ *   facenet_eval_result r;
+ *   facenet_eval_folds(ctx, dist, same, fold, n, &ep, &r);
+ *   printf("%.2f%% +- %.2f%%\n", 100 * r.accuracy, 100 * r.accuracy_std);
+ */
+
+/* Most folds a pairs file or a protocol run may have. */
+#define FACENET_EVAL_MAX_FOLDS 100
+
+typedef struct facenet_eval_pairs facenet_eval_pairs;
+
+typedef struct facenet_eval_pair {
+    int fold;     /* 0-based; View 1 files are one fold, 0 */
+    int same;     /* 1: a matched pair (one person), 0: mismatched */
+    int image[2]; /* indices into the pair set's images */
+    int line;     /* line of the pairs file, for messages */
+} facenet_eval_pair;
+
+/* Read a pairs file: pairs.txt (View 2: "10 300" then the folds) or
+ * pairsDevTrain.txt / pairsDevTest.txt (View 1: "N" then the pairs). Image
+ * paths are image_dir/NAME/NAME_%04d.jpg. limit > 0 keeps the first limit
+ * matched and first limit mismatched pairs of every fold, for quick runs.
+ * Errors name the file and line ("pairs.txt line 14: expected 3 or 4
+ * fields, found 5"). */
+FACENET_API facenet_status facenet_eval_pairs_load(facenet_ctx *ctx, const char *path, const char *image_dir,
+                                                   int limit, facenet_eval_pairs **out);
+FACENET_API void facenet_eval_pairs_free(facenet_eval_pairs *pairs);
+/* 2 for a file with folds (View 2), 1 for one without (View 1). */
+FACENET_API int facenet_eval_pairs_view(const facenet_eval_pairs *pairs);
+/* Folds in the file (10 for pairs.txt, 1 for View 1). */
+FACENET_API int facenet_eval_pairs_folds(const facenet_eval_pairs *pairs);
+FACENET_API int facenet_eval_pairs_count(const facenet_eval_pairs *pairs);
+FACENET_API const facenet_eval_pair *facenet_eval_pairs_get(const facenet_eval_pairs *pairs, int i);
+/* The distinct images the pairs use, each listed once, in order of first use. */
+FACENET_API int facenet_eval_pairs_image_count(const facenet_eval_pairs *pairs);
+/* image_dir/NAME/NAME_0001.jpg */
+FACENET_API const char *facenet_eval_pairs_image(const facenet_eval_pairs *pairs, int i);
+/* NAME/NAME_0001.jpg: the path inside the image folder (a stable key). */
+FACENET_API const char *facenet_eval_pairs_image_name(const facenet_eval_pairs *pairs, int i);
+
+typedef struct facenet_eval_params {
+    double far_target; /* the false accept rate at which VAL is reported (1e-3) */
+} facenet_eval_params;
+
+FACENET_API facenet_eval_params facenet_eval_default_params(void);
+
+/* What the protocol measures. A pair is judged "same" when its distance is
+ * below (<) a threshold. Standard deviations are over folds, population
+ * form (divide by the number of folds), as numpy's np.std in
+ * davidsandberg/facenet. With train/test (View 1) there is one fold and
+ * every std is 0. */
+typedef struct facenet_eval_result {
+    int n_pairs, n_same, n_diff; /* pairs measured */
+    int n_folds;                 /* test folds: 10 for View 2, 1 for View 1 */
+    double accuracy, accuracy_std; /* mean over folds of the test fold's accuracy at the
+                                      threshold chosen on the other folds */
+    double far_target;
+    double val, val_std;  /* true accept rate at the threshold where the training folds' FAR is far_target */
+    double far, far_std;  /* the false accept rate that threshold gives on the test fold */
+    double auc;           /* area under the ROC of the test pairs */
+    double eer;           /* equal error rate: where the false accept and false reject rates meet */
+    double eer_threshold; /* the distance at the equal error rate */
+    double threshold;     /* the best-accuracy threshold on all pairs (View 1: the training pairs):
+                             the model's default threshold */
+    double threshold_accuracy; /* accuracy at threshold on the pairs it was chosen on */
+    double fold_accuracy[FACENET_EVAL_MAX_FOLDS];
+    double fold_threshold[FACENET_EVAL_MAX_FOLDS]; /* chosen on the other folds */
+    double fold_val[FACENET_EVAL_MAX_FOLDS];
+    double fold_far[FACENET_EVAL_MAX_FOLDS];
+    double fold_val_threshold[FACENET_EVAL_MAX_FOLDS];
+} facenet_eval_result;
+
+/* Cross-validation over folds 0..F-1 (F >= 2, every fold with at least one
+ * matched and one mismatched pair): each fold is tested with thresholds
+ * chosen on the others. dist: n distances, same: 1/0, fold: fold of each. */
+FACENET_API facenet_status facenet_eval_folds(facenet_ctx *ctx, const float *dist, const int *same,
+                                              const int *fold, int n, const facenet_eval_params *params,
+                                              facenet_eval_result *out);
+/* View 1: thresholds chosen on the training pairs, measured on the test pairs. */
+FACENET_API facenet_status facenet_eval_train_test(facenet_ctx *ctx, const float *train_dist,
+                                                   const int *train_same, int n_train, const float *test_dist,
+                                                   const int *test_same, int n_test,
+                                                   const facenet_eval_params *params,
+                                                   facenet_eval_result *out);
+/* The ROC of n pairs: one point (fpr, tpr, d) per distinct distance d,
+ * ascending, with the pairs at distance <= d accepted; the curve starts at
+ * (0, 0), which is not written. Writes up to cap points; *n_points is the
+ * number of the whole curve (at most n), so cap 0 sizes the buffers. */
+FACENET_API facenet_status facenet_eval_roc(facenet_ctx *ctx, const float *dist, const int *same, int n,
+                                            double *fpr, double *tpr, double *distance, int cap,
+                                            int *n_points);
+
+/* An append-only file of embeddings, one record per image, each with a
+ * checksum: a run that is killed loses at most the record being written,
+ * which the next open detects and drops. One file per key (the model and
+ * every option that changes an embedding), in a folder. Use from one thread
+ * at a time. */
+typedef struct facenet_eval_cache facenet_eval_cache;
+
+/* Flags stored with each embedding. */
+enum {
+    FACENET_EVAL_FACE = 1 << 0,    /* a face was detected; the embedding is of its aligned chip */
+    FACENET_EVAL_FALLBACK = 1 << 1 /* none was: the embedding is of a fixed crop of the photo */
+};
+
+typedef struct facenet_eval_entry {
+    unsigned flags;  /* FACENET_EVAL_* */
+    int n_faces;     /* faces the detector found (capped at 65535) */
+    float box[4];    /* x, y, w, h in photo pixels: the face used, or the fallback crop */
+} facenet_eval_entry;
+
+/* Open (creating folder and file if needed) the cache for key in dir, with
+ * embeddings of dim floats, and load the records it holds. The file is
+ * dir/<hash of key>.fnec; its header holds the key, which must match. A
+ * torn last record is dropped (facenet_eval_cache_dropped tells how many
+ * bytes). Another process holding the file is an error. */
+FACENET_API facenet_status facenet_eval_cache_open(facenet_ctx *ctx, const char *dir, const char *key,
+                                                   int dim, facenet_eval_cache **out);
+FACENET_API void facenet_eval_cache_close(facenet_eval_cache *cache);
+FACENET_API const char *facenet_eval_cache_path(const facenet_eval_cache *cache);
+/* Records loaded by open (not counting those put since). */
+FACENET_API int facenet_eval_cache_loaded(const facenet_eval_cache *cache);
+/* Bytes of a damaged tail that open dropped (0 for a clean file). */
+FACENET_API size_t facenet_eval_cache_dropped(const facenet_eval_cache *cache);
+/* Look name up: 1 and the embedding (dim floats) and entry if present, else 0. */
+FACENET_API int facenet_eval_cache_get(const facenet_eval_cache *cache, const char *name, float *embedding,
+                                       facenet_eval_entry *entry);
+/* Append a record and flush it to the file. */
+FACENET_API facenet_status facenet_eval_cache_put(facenet_eval_cache *cache, const char *name,
+                                                  const float *embedding, const facenet_eval_entry *entry);
+/* ============================================================ end of evaluation */
 
 #ifdef __cplusplus
 }

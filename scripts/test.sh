@@ -8,7 +8,7 @@ bash scripts/setup.sh
 export FACENET_REQUIRE_MODELS=1
 jobs=$(nproc)
 
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFACENET_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DFACENET_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 
 status=0

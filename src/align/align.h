@@ -39,7 +39,8 @@ void fn_align_faceapi_rect(const float pts[136], int img_w, int img_h, int rect[
 /* Exactly face-api: crop_w, crop_h is the landmark crop the points were found
  * in (fn_landmarks' crop_out), which alignDlib uses to cap the square at
  * min(size, crop_w + x) by min(size, crop_h + y). */
-void fn_align_faceapi_rect_crop(const float pts[136], int crop_w, int crop_h, int img_w, int img_h, int rect[4]);
+void fn_align_faceapi_rect_crop(const float pts[136], int crop_w, int crop_h, int img_w, int img_h,
+                                int rect[4]);
 
 /* face-api's alignDlib rect before clipping at the image (golden
  * "align_rect"); it may extend past the right and bottom edges. */
@@ -68,8 +69,8 @@ int fn_align_similarity_transform(const float pts[136], int size, double padding
 
 /* The same fitted on an explicit set of n landmark indices (each 17..67,
  * the points the template covers), for tuning the point set. */
-int fn_align_similarity_transform_points(const float pts[136], const int *idx, int n, int size, double padding,
-                                         fn_affine *out);
+int fn_align_similarity_transform_points(const float pts[136], const int *idx, int n, int size,
+                                         double padding, fn_affine *out);
 
 /* The landmark indices fitted by default, and how many there are. */
 extern const int fn_align_points[];

@@ -63,7 +63,8 @@ void fn_align_faceapi_box(const float pts[136], int crop_w, int crop_h, int box[
     box[3] = (int)fmin(size, crop_h + y);
 }
 
-void fn_align_faceapi_rect_crop(const float pts[136], int crop_w, int crop_h, int img_w, int img_h, int rect[4]) {
+void fn_align_faceapi_rect_crop(const float pts[136], int crop_w, int crop_h, int img_w, int img_h,
+                                int rect[4]) {
     int b[4];
     fn_align_faceapi_box(pts, crop_w, crop_h, b);
     /* clipAtImageBorders of an integer rect: x and y are already >= 0. */

@@ -76,7 +76,8 @@ int fn_similarity_fit(const double *src, const double *dst, int n, fn_affine *ou
     if (n < 2 || !src || !dst || !out) return -1;
     double msx = 0, msy = 0, mdx = 0, mdy = 0;
     for (int i = 0; i < n; i++) {
-        if (!isfinite(src[2 * i]) || !isfinite(src[2 * i + 1]) || !isfinite(dst[2 * i]) || !isfinite(dst[2 * i + 1]))
+        if (!isfinite(src[2 * i]) || !isfinite(src[2 * i + 1]) || !isfinite(dst[2 * i]) ||
+            !isfinite(dst[2 * i + 1]))
             return -1;
         msx += src[2 * i];
         msy += src[2 * i + 1];
@@ -124,8 +125,8 @@ int fn_affine_invert(const fn_affine *a, fn_affine *inv) {
     return 0;
 }
 
-int fn_align_similarity_transform_points(const float pts[136], const int *idx, int n, int size, double padding,
-                                         fn_affine *out) {
+int fn_align_similarity_transform_points(const float pts[136], const int *idx, int n, int size,
+                                         double padding, fn_affine *out) {
     if (!pts || !idx || !out || n < 2 || n > MAX_POINTS || size < 2 || !(padding >= 0) || !isfinite(padding))
         return -1;
     double chip[2 * MAX_POINTS], img[2 * MAX_POINTS];
@@ -174,10 +175,12 @@ facenet_status fn_warp_affine(const facenet_image *img, const fn_affine *img_to_
                               facenet_image *chip, fn_error *e) {
     if (!chip) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_warp_affine: no output image");
     memset(chip, 0, sizeof *chip);
-    if (!img || !img->data || img->width <= 0 || img->height <= 0 || (img->channels != 1 && img->channels != 3))
+    if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
+        (img->channels != 1 && img->channels != 3))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "not an image: need 1 or 3 channels of 8-bit pixels");
     if (size < 1 || size > FACENET_MAX_IMAGE_SIDE)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "chip size %d is not in 1..%d", size, FACENET_MAX_IMAGE_SIDE);
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "chip size %d is not in 1..%d", size,
+                       FACENET_MAX_IMAGE_SIDE);
     fn_affine inv;
     if (!img_to_chip || fn_affine_invert(img_to_chip, &inv) != 0)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "the alignment transform is singular");

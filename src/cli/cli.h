@@ -25,7 +25,7 @@ typedef struct cli_command {
 void cli_usage(const cli_command *c, FILE *f);
 
 extern const cli_command cli_cmd_detect, cli_cmd_embed, cli_cmd_compare, cli_cmd_align, cli_cmd_convert,
-    cli_cmd_bench;
+    cli_cmd_bench, cli_cmd_eval;
 
 /* Exit status of detect, embed and align when some photo had no face. */
 #define CLI_NO_FACE 3
@@ -87,6 +87,19 @@ void cli_pipe_close(cli_pipe *p);
 /* Load a photo and run the pipeline: faces in p->faces, count in *n. The
  * caller frees img. Prints errors and returns -1 on failure. */
 int cli_pipe_photo(cli_pipe *p, const char *cmd, const char *path, facenet_image *img, int *n);
+/* A command's own options: consume argv[*i] (and its value) and return 1,
+ * return 0 if it is not one of them, -1 after printing why it is bad. */
+typedef int (*cli_own_option_fn)(void *user, int argc, char **argv, int *i);
+/* Parse a photo command's arguments: the pipeline options, the command's
+ * own (own may be NULL), and the rest as file names into *files (freed by
+ * the caller; at least one if need_files). Prints the problem and returns -1
+ * on bad usage. */
+int cli_pipe_args(cli_pipe_opts *o, int argc, char **argv, const char *cmd, cli_own_option_fn own, void *user,
+                  int need_files, char ***files, int *nfiles);
+/* `facenet bench detect` (bench_detect.c). */
+int cli_bench_detect(int argc, char **argv);
+/* A file name without folder and extension ("dir/p.jpg" -> "p"). */
+const char *cli_stem(const char *path, char *buf, size_t cap);
 /* The JSON members of a face (no braces). */
 void cli_json_face(FILE *f, const facenet_face *face, int with_landmarks, int with_embedding);
 

@@ -19,27 +19,24 @@ static const char TAIL[] =
     "Exit status: 0 done, 1 a photo could not be read or a chip written, 2 bad usage,\n"
     "3 a photo has no face.\n";
 
+static int own_option(void *user, int argc, char **argv, int *i) {
+    if (strcmp(argv[*i], "--out") != 0) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "facenet align: --out needs a value\n");
+        return -1;
+    }
+    *(const char **)user = argv[++*i];
+    return 1;
+}
+
 static int run(int argc, char **argv) {
     cli_pipe_opts o;
-    cli_pipe_defaults(&o);
     const char *out = NULL;
     int nfiles = 0;
-    char **files = calloc((size_t)argc, sizeof *files);
-    if (!files) return CLI_FAIL;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_pipe_option(&o, argc, argv, &i);
-        if (r < 0) goto usage_error;
-        if (r > 0) continue;
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            out = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "facenet align: unknown option %s\n", argv[i]);
-            goto usage_error;
-        } else
-            files[nfiles++] = argv[i];
-    }
-    if (!out || nfiles == 0) {
-        fprintf(stderr, "facenet align: %s\n", !out ? "--out DIR is required" : "no photos given");
+    char **files = NULL;
+    if (cli_pipe_args(&o, argc, argv, "align", own_option, &out, 1, &files, &nfiles) != 0) goto usage_error;
+    if (!out) {
+        fprintf(stderr, "facenet align: --out DIR is required\n");
         goto usage_error;
     }
     struct stat st;
@@ -65,11 +62,8 @@ static int run(int argc, char **argv) {
             fprintf(stderr, "facenet align: %s: no face found\n", files[f]);
             if (status == CLI_OK) status = CLI_NO_FACE;
         }
-        const char *b = strrchr(files[f], '/');
         char stem[1024];
-        snprintf(stem, sizeof stem, "%s", b ? b + 1 : files[f]);
-        char *dot = strrchr(stem, '.');
-        if (dot && dot != stem) *dot = '\0';
+        cli_stem(files[f], stem, sizeof stem);
         for (int i = 0; i < n; i++) {
             facenet_image chip = {0};
             char path[4096];

@@ -18,38 +18,22 @@ static const char USAGE[] =
 static const char TAIL[] =
     "\nExit status: 0 done, 1 a photo could not be read, 2 bad usage, 3 a photo has no face.\n";
 
-static const char *base_stem(const char *path, char *buf, size_t cap) {
-    const char *b = strrchr(path, '/');
-    b = b ? b + 1 : path;
-    snprintf(buf, cap, "%s", b);
-    char *dot = strrchr(buf, '.');
-    if (dot && dot != buf) *dot = '\0';
-    return buf;
+static int own_option(void *user, int argc, char **argv, int *i) {
+    if (strcmp(argv[*i], "--draw") != 0) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "facenet detect: --draw needs a value\n");
+        return -1;
+    }
+    *(const char **)user = argv[++*i];
+    return 1;
 }
 
 static int run(int argc, char **argv) {
     cli_pipe_opts o;
-    cli_pipe_defaults(&o);
     const char *draw = NULL;
     int nfiles = 0;
-    char **files = calloc((size_t)argc, sizeof *files);
-    if (!files) return CLI_FAIL;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_pipe_option(&o, argc, argv, &i);
-        if (r < 0) goto usage_error;
-        if (r > 0) continue;
-        if (strcmp(argv[i], "--draw") == 0 && i + 1 < argc)
-            draw = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "facenet detect: unknown option %s\n", argv[i]);
-            goto usage_error;
-        } else
-            files[nfiles++] = argv[i];
-    }
-    if (nfiles == 0) {
-        fprintf(stderr, "facenet detect: no photos given\n");
-        goto usage_error;
-    }
+    char **files = NULL;
+    if (cli_pipe_args(&o, argc, argv, "detect", own_option, &draw, 1, &files, &nfiles) != 0) goto usage_error;
     struct stat st;
     if (draw && nfiles > 1 && (stat(draw, &st) != 0 || !S_ISDIR(st.st_mode))) {
         fprintf(stderr, "facenet detect: with several photos, --draw names an existing folder\n");
@@ -81,7 +65,7 @@ static int run(int argc, char **argv) {
         if (draw) {
             char out[4096], stem[1024];
             if (nfiles > 1)
-                snprintf(out, sizeof out, "%s/%s.png", draw, base_stem(files[f], stem, sizeof stem));
+                snprintf(out, sizeof out, "%s/%s.png", draw, cli_stem(files[f], stem, sizeof stem));
             else
                 snprintf(out, sizeof out, "%s", draw);
             facenet_draw_faces(&img, p.faces, n);

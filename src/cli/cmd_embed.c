@@ -100,31 +100,26 @@ static int embed_photos(const cli_pipe_opts *o, char **files, int nfiles) {
     return status;
 }
 
+typedef struct embed_flags {
+    int chip, raw;
+} embed_flags;
+
+static int own_option(void *user, int argc, char **argv, int *i) {
+    (void)argc;
+    embed_flags *f = user;
+    if (strcmp(argv[*i], "--chip") == 0) return f->chip = 1;
+    if (strcmp(argv[*i], "--raw") == 0) return f->raw = 1;
+    return 0;
+}
+
 static int run(int argc, char **argv) {
     cli_pipe_opts o;
-    cli_pipe_defaults(&o);
-    int chip = 0, nfiles = 0;
-    char **files = calloc((size_t)argc, sizeof *files);
-    if (!files) return CLI_FAIL;
-    for (int i = 1; i < argc; i++) {
-        int r = cli_pipe_option(&o, argc, argv, &i);
-        if (r < 0) goto usage_error;
-        if (r > 0) continue;
-        if (strcmp(argv[i], "--chip") == 0)
-            chip = 1;
-        else if (strcmp(argv[i], "--raw") == 0)
-            o.params.embed_flags |= FACENET_EMBED_RAW;
-        else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "facenet embed: unknown option %s\n", argv[i]);
-            goto usage_error;
-        } else
-            files[nfiles++] = argv[i];
-    }
-    if (nfiles == 0) {
-        fprintf(stderr, "facenet embed: no images given\n");
-        goto usage_error;
-    }
-    int status = chip ? embed_chips(&o.com, o.params.embed_flags, files, nfiles) : embed_photos(&o, files, nfiles);
+    embed_flags fl = {0, 0};
+    int nfiles = 0;
+    char **files = NULL;
+    if (cli_pipe_args(&o, argc, argv, "embed", own_option, &fl, 1, &files, &nfiles) != 0) goto usage_error;
+    if (fl.raw) o.params.embed_flags |= FACENET_EMBED_RAW;
+    int status = fl.chip ? embed_chips(&o.com, o.params.embed_flags, files, nfiles) : embed_photos(&o, files, nfiles);
     if (fflush(stdout) != 0) status = CLI_FAIL;
     free(files);
     return status;

@@ -63,6 +63,7 @@ const char *cli_find_model(const char *explicit_path, const char *file_name, cha
         char *slash = strrchr(exe_dir, '/');
         if (slash) *slash = '\0';
     }
+    if (!buf || cap == 0) return NULL;
     const char *env = getenv("FACENET_MODEL_DIR");
     char dirs[5][PATH_MAX];
     int nd = 0;

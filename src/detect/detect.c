@@ -47,16 +47,19 @@ facenet_status fn_detect(const facenet_model *m, const fn_exec *ex, const facene
     fn_detect_opts o = opts ? *opts : fn_detect_default_opts(m);
     if (!(o.min_score == o.min_score) || !(o.iou == o.iou))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "detect: min_score and iou must be numbers");
-    if (cap < 0) cap = 0;
-    if (is_arch(m, "ssd_mobilenetv1")) return fn_detect_ssd(m, ex, img, &o, out, cap, n, e);
-    if (is_arch(m, "tiny_face_detector")) {
+    const int ssd = is_arch(m, "ssd_mobilenetv1"), tiny = is_arch(m, "tiny_face_detector");
+    if (!ssd && !tiny)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "detect: %s is a %s model, not a face detector",
+                       m->path, m->arch ? m->arch->name : "unknown");
+    if (tiny) {
         if (o.input_size <= 0) o.input_size = m->input_size;
         if (o.input_size % 32 != 0 || o.input_size > TINY_MAX_INPUT)
-            return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
-                           "detect: the tiny detector's input size must be a multiple of 32 from 32 to %d, not %d",
-                           TINY_MAX_INPUT, o.input_size);
-        return fn_detect_tiny(m, ex, img, &o, out, cap, n, e);
+            return fn_fail(
+                e, FACENET_ERR_INVALID_ARGUMENT,
+                "detect: the tiny detector's input size must be a multiple of 32 from 32 to %d, not %d",
+                TINY_MAX_INPUT, o.input_size);
     }
-    return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "detect: %s is a %s model, not a face detector", m->path,
-                   m->arch ? m->arch->name : "unknown");
+    if (cap <= 0) return FACENET_OK; /* nothing asked for: no need to run the network */
+    return ssd ? fn_detect_ssd(m, ex, img, &o, out, cap, n, e)
+               : fn_detect_tiny(m, ex, img, &o, out, cap, n, e);
 }

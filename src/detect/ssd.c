@@ -103,7 +103,8 @@ facenet_status fn_detect_ssd(const facenet_model *m, const fn_exec *ex, const fa
     qsort(c, (size_t)nc, sizeof *c, cand_cmp);
     const float *anchors = fn_ssd_mobilenetv1_anchors(net);
     for (int k = 0; k < nc; k++) {
-        fn_ssd_decode_boxes(anchors + 4 * (size_t)c[k].index, enc + 4 * (size_t)c[k].index, 1, corners + 4 * k);
+        fn_ssd_decode_boxes(anchors + 4 * (size_t)c[k].index, enc + 4 * (size_t)c[k].index, 1,
+                            corners + 4 * k);
         scores[k] = c[k].score;
     }
     const int kept = fn_nms(corners, scores, nc, o->iou, o->max_results);

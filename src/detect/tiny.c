@@ -82,6 +82,7 @@ facenet_status fn_detect_tiny(const facenet_model *m, const fn_exec *ex, const f
                 const double ct_y = ((row + sigmoid(t[1])) / g) * corr_y;
                 const double w = ((exp(t[2]) * fn_tiny_face_detector_anchors[a][0]) / g) * corr_x;
                 const double h = ((exp(t[3]) * fn_tiny_face_detector_anchors[a][1]) / g) * corr_y;
+                if (!isfinite(w) || !isfinite(h)) continue; /* exp overflow: no box to speak of */
                 cand *k = &c[nc++];
                 k->score = score;
                 k->index = index;

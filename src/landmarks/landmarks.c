@@ -15,6 +15,11 @@
  * crop starts at the clipped, floored one, which puts the points up to a
  * pixel off (more when the box starts outside the image). FN_ORIGIN_FACEAPI
  * reproduces that for parity; FN_ORIGIN_CROP uses the crop's own origin.
+ *
+ * fn_landmarks_upright() wraps this for the similarity alignment: the
+ * network was trained on upright faces, so a rolled face is turned upright
+ * about its box centre (using the eye line of the previous pass) and run
+ * again, and the points are turned back.
  */
 #include <math.h>
 #include <string.h>
@@ -69,7 +74,8 @@ facenet_status fn_landmarks(const facenet_model *m, const fn_exec *ex, const fac
                        m ? m->path : "(no model)", m && m->arch ? m->arch->kind_name : "unknown");
     if (!ex || !ex->arena || !box || !pts)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_landmarks: NULL argument");
-    if (!img || !img->data || img->width <= 0 || img->height <= 0 || (img->channels != 1 && img->channels != 3))
+    if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
+        (img->channels != 1 && img->channels != 3))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "not an image: need 1 or 3 channels of 8-bit pixels");
     int c[4];
     if (fn_landmarks_crop(box, img->width, img->height, c) != 0)
@@ -82,9 +88,11 @@ facenet_status fn_landmarks(const facenet_model *m, const fn_exec *ex, const fac
     const size_t row = (size_t)c[2] * img->channels, bytes = row * (size_t)c[3];
     uint8_t *buf = (uint8_t *)fn_arena_floats(ex->arena, (bytes + sizeof(float) - 1) / sizeof(float));
     float *in = fn_arena_floats(ex->arena, (size_t)FN_LANDMARK68_INPUT * FN_LANDMARK68_INPUT * 3);
-    if (!buf || !in) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for a %dx%d face crop", c[2], c[3]);
+    if (!buf || !in)
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for a %dx%d face crop", c[2], c[3]);
     for (int yy = 0; yy < c[3]; yy++)
-        memcpy(buf + (size_t)yy * row, img->data + ((size_t)(c[1] + yy) * img->width + c[0]) * img->channels, row);
+        memcpy(buf + (size_t)yy * row, img->data + ((size_t)(c[1] + yy) * img->width + c[0]) * img->channels,
+               row);
     const facenet_image crop = {c[2], c[3], img->channels, buf};
     if (fn_to_input(ex, &crop, FN_LANDMARK68_INPUT, 1, &LANDMARK_NORM, in) != 0)
         return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing the landmark input");
@@ -117,8 +125,12 @@ facenet_status fn_landmarks_upright(const facenet_model *m, const fn_exec *ex, c
     /* The box's square, turned about its centre, on a canvas just big enough;
      * the box keeps its size and centre there, as a detector would box the
      * upright face. */
+    const double big = fmax(box->w, box->h);
+    /* A box far larger than the image (it was accepted because part of it
+     * lies inside) would make a huge canvas: keep the first pass. */
+    if (!(big <= 2.0 * (img->width > img->height ? img->width : img->height))) return FACENET_OK;
     const double cx = box->x + box->w / 2.0, cy = box->y + box->h / 2.0;
-    const int side = (int)ceil(fmax(box->w, box->h)) + 2;
+    const int side = (int)ceil(big) + 2;
     const double mid = side / 2.0;
     const fn_face_box cbox = {(float)(mid - box->w / 2.0), (float)(mid - box->h / 2.0), box->w, box->h,
                               box->score};

@@ -177,8 +177,8 @@ static int run_block(const fn_exec *ex, const fn_landmark68 *net, int b, const f
     return -1; /* not reached: n_convs >= 1 */
 }
 
-facenet_status fn_landmark68_forward(const fn_landmark68 *net, const fn_exec *ex, const fn_tensor *x, float *out,
-                                     fn_error *e) {
+facenet_status fn_landmark68_forward(const fn_landmark68 *net, const fn_exec *ex, const fn_tensor *x,
+                                     float *out, fn_error *e) {
     if (x->h != FN_LANDMARK68_INPUT || x->w != FN_LANDMARK68_INPUT || x->c != 3)
         return fn_fail(e, FACENET_ERR_INTERNAL, "landmark68: input must be 112x112x3");
     fn_tensor u = *x, t;

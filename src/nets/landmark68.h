@@ -31,7 +31,7 @@ int fn_landmark68_is(const facenet_model *m);
 
 /* x: [n,112,112,3] normalised input. out: n x 136 raw outputs. Scratch comes
  * from ex->arena and is left allocated (the caller resets the arena). */
-facenet_status fn_landmark68_forward(const fn_landmark68 *net, const fn_exec *ex, const fn_tensor *x, float *out,
-                                     fn_error *e);
+facenet_status fn_landmark68_forward(const fn_landmark68 *net, const fn_exec *ex, const fn_tensor *x,
+                                     float *out, fn_error *e);
 
 #endif

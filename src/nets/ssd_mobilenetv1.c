@@ -45,8 +45,9 @@ struct fn_ssd_mobilenetv1 {
     float *folded;        /* the depthwise batch norms' scales and shifts, one allocation */
 };
 
-/* Output channels of block i (1-based) and its depthwise stride. */
-static const int BLOCK_COUT[N_BLOCKS + 1] = {32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024};
+/* Channels out of block i (1-based; [0]: out of the first conv), and block i's depthwise stride. */
+static const int BLOCK_COUT[N_BLOCKS + 1] = {32,  64,  128, 128, 256, 256,  512,
+                                             512, 512, 512, 512, 512, 1024, 1024};
 static int block_stride(int i) { return i == 2 || i == 4 || i == 6 || i == 12 ? 2 : 1; }
 
 /* Extra layers: kernel, stride, cin, cout. */
@@ -72,8 +73,8 @@ static void desc_init(fn_conv_desc *d, int k, int stride, int cin, int cout, int
 }
 
 /* A conv with "<prefix>/weights" and "<prefix>/convolution_bn_offset", ReLU6. */
-static facenet_status bind_pointwise(facenet_model *m, const char *prefix, int k, int stride, int cin, int cout,
-                                     fn_conv_desc *d, fn_error *e) {
+static facenet_status bind_pointwise(facenet_model *m, const char *prefix, int k, int stride, int cin,
+                                     int cout, fn_conv_desc *d, fn_error *e) {
     char name[128];
     const int64_t wshape[4] = {k, k, cin, cout}, bshape[1] = {cout};
     desc_init(d, k, stride, cin, cout, 0, FN_ACT_RELU6);
@@ -106,16 +107,16 @@ static facenet_status bind_depthwise(facenet_model *m, int i, int c, float *s, f
                            m->path, i);
         const double scale = bn[0][ch] / sqrt(var + BN_EPSILON);
         s[ch] = (float)scale;
-        t[ch] = -bn[2][ch];
+        t[ch] = (float)(bn[1][ch] - bn[2][ch] * scale);
     }
-    d->bias = t;
     d->scale = s;
-    d->shift = bn[1];
+    d->shift = t;
     return FACENET_OK;
 }
 
 /* "Prediction/BoxPredictor_j/<what>/{weights,biases}", a 1x1 conv, no activation. */
-static facenet_status bind_head(facenet_model *m, int j, const char *what, int cout, fn_conv_desc *d, fn_error *e) {
+static facenet_status bind_head(facenet_model *m, int j, const char *what, int cout, fn_conv_desc *d,
+                                fn_error *e) {
     char name[128];
     const int64_t wshape[4] = {1, 1, MAP_C[j], cout}, bshape[1] = {cout};
     desc_init(d, 1, 1, MAP_C[j], cout, 0, FN_ACT_NONE);
@@ -144,10 +145,12 @@ static facenet_status bind_all(facenet_model *m, fn_ssd_mobilenetv1 *net, fn_err
     }
     for (int j = 0; st == FACENET_OK && j < N_MAPS; j++) {
         st = bind_head(m, j, "BoxEncodingPredictor", MAP_A[j] * 4, &net->box_head[j], e);
-        if (st == FACENET_OK) st = bind_head(m, j, "ClassPredictor", MAP_A[j] * FN_SSD_CLASSES, &net->cls_head[j], e);
+        if (st == FACENET_OK)
+            st = bind_head(m, j, "ClassPredictor", MAP_A[j] * FN_SSD_CLASSES, &net->cls_head[j], e);
     }
     const int64_t ashape[3] = {1, FN_SSD_ANCHORS, 4};
-    if (st == FACENET_OK && !(net->anchors = fn_model_weights(m, "Output/extra_dim", 3, ashape, e))) st = e->status;
+    if (st == FACENET_OK && !(net->anchors = fn_model_weights(m, "Output/extra_dim", 3, ashape, e)))
+        st = e->status;
     return st;
 }
 
@@ -160,8 +163,9 @@ static void ssd_free(void *vp) {
 
 static facenet_status ssd_bind(facenet_model *m, void **out, fn_error *e) {
     if (m->input_size != FN_SSD_INPUT)
-        return fn_fail(e, FACENET_ERR_MODEL, "%s: ssd_mobilenetv1 takes %d px, not %d (its anchors are fixed)",
-                       m->path, FN_SSD_INPUT, m->input_size);
+        return fn_fail(e, FACENET_ERR_MODEL,
+                       "%s: ssd_mobilenetv1 takes %d px, not %d (its anchors are fixed)", m->path,
+                       FN_SSD_INPUT, m->input_size);
     fn_ssd_mobilenetv1 *net = calloc(1, sizeof *net);
     size_t nfold = 0;
     for (int i = 0; i < N_BLOCKS; i++) nfold += 2 * (size_t)BLOCK_COUT[i];
@@ -187,13 +191,15 @@ const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net) { return 
 
 /* Where a layer's output goes: a buffer of cap floats, or (buf NULL) a new
  * arena allocation that stays valid for the rest of the pass. */
-static facenet_status conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, float *buf, size_t cap,
-                           fn_tensor *y, fn_error *e) {
+static facenet_status conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, float *buf,
+                           size_t cap, fn_tensor *y, fn_error *e) {
     int oh, ow;
     if (fn_conv_shape(d, x->h, x->w, &oh, &ow) != 0)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a %dx%d map is too small for a layer", x->h, x->w);
+        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a %dx%d map is too small for a layer", x->h,
+                       x->w);
     const size_t count = (size_t)x->n * oh * ow * d->cout;
-    if (buf && count > cap) return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a layer outgrew its buffer");
+    if (buf && count > cap)
+        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a layer outgrew its buffer");
     float *p = buf ? buf : fn_arena_floats(ex->arena, count);
     if (!p) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
     *y = fn_tensor_make(x->n, oh, ow, d->cout, p);
@@ -215,15 +221,17 @@ static facenet_status head(const fn_exec *ex, const fn_tensor *fm, const fn_conv
     return FACENET_OK;
 }
 
-facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex, const fn_tensor *x,
-                                          float *box_enc, float *class_logits, fn_error *e) {
+facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex,
+                                          const fn_tensor *x, float *box_enc, float *class_logits,
+                                          fn_error *e) {
     if (x->h != FN_SSD_INPUT || x->w != FN_SSD_INPUT || x->c != 3 || x->n < 1)
         return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: input must be [n,512,512,3]");
     /* Up to block 10, pointwise outputs live in big[0] and depthwise outputs
      * in big[1]; the largest are block 1's, 256 x 256 x 64 and x 32. */
     const size_t cap[2] = {(size_t)x->n * 256 * 256 * 64, (size_t)x->n * 256 * 256 * 32};
     float *big[2] = {fn_arena_floats(ex->arena, cap[0]), fn_arena_floats(ex->arena, cap[1])};
-    if (!big[0] || !big[1]) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
+    if (!big[0] || !big[1])
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
     fn_tensor fm[N_MAPS], t, u;
     if (conv(ex, x, &net->conv0, big[0], cap[0], &t, e)) return e->status;
     for (int i = 1; i <= N_BLOCKS; i++) {

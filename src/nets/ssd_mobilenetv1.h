@@ -31,7 +31,8 @@ const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net);
  * class_logits: n x 5118 x 3. Anchors are ordered by feature map (32x32,
  * 16x16, 8x8, 4x4, 2x2, 1x1), then row, column and anchor. Scratch comes
  * from ex->arena. */
-facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex, const fn_tensor *x,
-                                          float *box_enc, float *class_logits, fn_error *e);
+facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex,
+                                          const fn_tensor *x, float *box_enc, float *class_logits,
+                                          fn_error *e);
 
 #endif

@@ -12,7 +12,9 @@
  * face-api pads by one explicitly and runs the depthwise conv VALID; at
  * stride 1 that is exactly TF SAME, which is what we ask the engine for (the
  * padded taps only ever added zeros). face-api's leaky ReLU is
- * relu(x - 0.1x) + 0.1x, the same function as the engine's fused leaky.
+ * relu(x - 0.1x) + 0.1x: the engine's fused leaky computes the same function
+ * (for x > 0 face-api's rounding may differ in the last bit; boxes still
+ * agree with face-api's within 1e-4 px, see docs/detection.md).
  *
  * Activations ping-pong between two arena buffers sized for the largest
  * (the first conv's output).
@@ -29,7 +31,8 @@
 #define LEAKY_ALPHA 0.1f
 
 const double fn_tiny_face_detector_anchors[FN_TINY_ANCHORS][2] = {
-    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061}, {4.266906, 5.178857}, {9.041765, 10.66308},
+    {1.603231, 2.094468}, {6.041143, 7.080126}, {2.882459, 3.518061},
+    {4.266906, 5.178857}, {9.041765, 10.66308},
 };
 
 const float fn_tiny_face_detector_mean[3] = {117.001f, 114.697f, 97.404f};
@@ -86,15 +89,17 @@ static facenet_status bind_separable(facenet_model *m, int i, int cin, int cout,
 
 static facenet_status tiny_bind(facenet_model *m, void **out, fn_error *e) {
     if (m->input_size % FN_TINY_STRIDE != 0)
-        return fn_fail(e, FACENET_ERR_MODEL, "%s: tiny_face_detector's input size must be a multiple of %d, not %d",
-                       m->path, FN_TINY_STRIDE, m->input_size);
+        return fn_fail(e, FACENET_ERR_MODEL,
+                       "%s: tiny_face_detector's input size must be a multiple of %d, not %d", m->path,
+                       FN_TINY_STRIDE, m->input_size);
     fn_tiny_face_detector *net = calloc(1, sizeof *net);
     if (!net) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory binding %s", m->path);
     facenet_status st = bind_conv(m, "conv0", 3, 3, SEP_COUT[0], FN_ACT_LEAKY, &net->conv0, e);
     for (int i = 1; st == FACENET_OK && i <= N_SEP; i++)
         st = bind_separable(m, i, SEP_COUT[i - 1], SEP_COUT[i], &net->dw[i - 1], &net->pw[i - 1], e);
     if (st == FACENET_OK)
-        st = bind_conv(m, "conv8", 1, SEP_COUT[N_SEP], FN_TINY_ANCHORS * FN_TINY_BOX, FN_ACT_NONE, &net->conv8, e);
+        st = bind_conv(m, "conv8", 1, SEP_COUT[N_SEP], FN_TINY_ANCHORS * FN_TINY_BOX, FN_ACT_NONE,
+                       &net->conv8, e);
     if (st != FACENET_OK) {
         free(net);
         return st;
@@ -151,12 +156,14 @@ static facenet_status maxpool(const fn_exec *ex, pingpong *pp, fn_tensor *t, int
 facenet_status fn_tiny_face_detector_forward(const fn_tiny_face_detector *net, const fn_exec *ex,
                                              const fn_tensor *x, float *out, fn_error *e) {
     if (x->n < 1 || x->c != 3 || x->h != x->w || x->h < FN_TINY_STRIDE || x->h % FN_TINY_STRIDE != 0)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: input must be [n,s,s,3], s a multiple of 32");
+        return fn_fail(e, FACENET_ERR_INTERNAL,
+                       "tiny_face_detector: input must be [n,s,s,3], s a multiple of 32");
     /* The first conv's output, (s-2)^2 x 16, is the largest activation. */
     pingpong pp = {{NULL, NULL}, (size_t)x->n * (x->h - 2) * (x->w - 2) * SEP_COUT[0], 0};
     pp.buf[0] = fn_arena_floats(ex->arena, pp.cap);
     pp.buf[1] = fn_arena_floats(ex->arena, pp.cap);
-    if (!pp.buf[0] || !pp.buf[1]) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the tiny detector");
+    if (!pp.buf[0] || !pp.buf[1])
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the tiny detector");
     fn_tensor t = *x;
     if (conv(ex, &pp, &t, &net->conv0, NULL, e)) return e->status;
     for (int i = 0; i < N_SEP; i++) {
@@ -167,6 +174,7 @@ facenet_status fn_tiny_face_detector_forward(const fn_tiny_face_detector *net, c
     if (maxpool(ex, &pp, &t, 1, e)) return e->status;
     const int g = fn_tiny_face_detector_cells(x->h);
     if (t.h != g || t.w != g)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: the grid is %dx%d, not %dx%d", t.h, t.w, g, g);
+        return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: the grid is %dx%d, not %dx%d", t.h, t.w,
+                       g, g);
     return conv(ex, &pp, &t, &net->conv8, out, e);
 }

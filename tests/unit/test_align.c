@@ -18,47 +18,20 @@
 #include <string.h>
 
 #include "align/align.h"
+#include "golden.h"
 #include "image/image.h"
 #include "landmarks/landmarks.h"
 #include "testutil.h"
-#include "util/json.h"
 
 #define N_PHOTOS 6
 #define PI 3.14159265358979323846
 
 typedef struct fixture {
-    fn_json *golden;
-    const fn_json *photos;
-    char photo_dir[4096];
-    int have_photos;
+    golden g;
+    int have_photos; /* the demo photos and the landmark model are there */
 } fixture;
 
 static fixture F;
-
-static double num(const fn_json *obj, const char *key) {
-    const fn_json *v = fn_json_get(obj, key);
-    assert_non_null(v);
-    assert_int_equal(v->type, FN_JSON_NUMBER);
-    return v->number;
-}
-
-static void rect_of(const fn_json *face, const char *key, int r[4]) {
-    const fn_json *o = fn_json_get(face, key);
-    assert_non_null(o);
-    r[0] = (int)num(o, "x");
-    r[1] = (int)num(o, "y");
-    r[2] = (int)num(o, "w");
-    r[3] = (int)num(o, "h");
-}
-
-static void golden_landmarks(const fn_json *face, float pts[136]) {
-    const fn_json *a = fn_json_get(face, "landmarks");
-    assert_true(a && a->type == FN_JSON_ARRAY && a->count == 68);
-    for (int i = 0; i < 68; i++) {
-        pts[2 * i] = (float)a->items[i].items[0].number;
-        pts[2 * i + 1] = (float)a->items[i].items[1].number;
-    }
-}
 
 static void apply(const fn_affine *a, double x, double y, double *u, double *v) {
     *u = a->m[0] * x + a->m[1] * y + a->m[2];
@@ -70,18 +43,18 @@ static void apply(const fn_affine *a, double x, double y, double *u, double *v) 
 static void test_faceapi_rect_golden(void **state) {
     (void)state;
     int faces = 0, equal_box = 0, equal_exact = 0, equal_plain = 0;
-    for (size_t p = 0; p < F.photos->count; p++) {
-        const fn_json *ph = &F.photos->items[p];
-        const int W = (int)num(ph, "width"), H = (int)num(ph, "height");
+    for (size_t p = 0; p < golden_photo_count(&F.g); p++) {
+        const fn_json *ph = golden_photo(&F.g, p);
+        const int W = (int)golden_num(ph, "width"), H = (int)golden_num(ph, "height");
         const fn_json *ssd = fn_json_get(ph, "ssd");
         for (size_t f = 0; f < ssd->count; f++) {
             const fn_json *face = &ssd->items[f];
             float pts[136];
-            golden_landmarks(face, pts);
+            golden_floats(face, "landmarks", pts, 136);
             int lc[4], want_box[4], want[4], box[4], exact[4], plain[4];
-            rect_of(face, "landmark_rect", lc);
-            rect_of(face, "align_rect", want_box);
-            rect_of(face, "descriptor_rect", want);
+            golden_rect(face, "landmark_rect", lc);
+            golden_rect(face, "align_rect", want_box);
+            golden_rect(face, "descriptor_rect", want);
             fn_align_faceapi_box(pts, lc[2], lc[3], box);
             fn_align_faceapi_rect_crop(pts, lc[2], lc[3], W, H, exact);
             fn_align_faceapi_rect(pts, W, H, plain);
@@ -180,8 +153,9 @@ static void test_fit_noisy(void **state) {
     }
     assert_int_equal(fn_similarity_fit(src, dst, N, &got), 0);
     const double th = atan2(got.m[3], got.m[0]), s = hypot(got.m[0], got.m[3]);
-    printf("noisy fit (+-0.5 px on 60 points): angle off by %.2g rad, scale by %.2g%%, translation by %.2g px\n",
-           fabs(th + 0.35), 100 * fabs(s / 2.2 - 1), hypot(got.m[2] - 310, got.m[5] - 140));
+    printf(
+        "noisy fit (+-0.5 px on 60 points): angle off by %.2g rad, scale by %.2g%%, translation by %.2g px\n",
+        fabs(th + 0.35), 100 * fabs(s / 2.2 - 1), hypot(got.m[2] - 310, got.m[5] - 140));
     assert_close(th, -0.35, 2e-3);
     assert_close(s, 2.2, 2.2 * 2e-3);
     assert_close(got.m[2], 310, 0.5);
@@ -330,7 +304,8 @@ static void test_warp_identity(void **state) {
         /* A smaller chip is the top-left corner. */
         assert_int_equal(fn_warp_affine(&img, &id, 10, &out, &e), FACENET_OK);
         for (int y = 0; y < 10; y++)
-            assert_memory_equal(out.data + (size_t)y * 10 * ch, img.data + (size_t)y * 41 * ch, (size_t)10 * ch);
+            assert_memory_equal(out.data + (size_t)y * 10 * ch, img.data + (size_t)y * 41 * ch,
+                                (size_t)10 * ch);
         facenet_image_free(&out);
         facenet_image_free(&img);
     }
@@ -349,7 +324,8 @@ static void test_warp_rot90(void **state) {
         for (int y = 0; y < n; y++)
             for (int x = 0; x < n; x++) {
                 const int u = n - 1 - y, v = x;
-                assert_memory_equal(out.data + ((size_t)v * n + u) * 3, img.data + ((size_t)y * n + x) * 3, 3);
+                assert_memory_equal(out.data + ((size_t)v * n + u) * 3, img.data + ((size_t)y * n + x) * 3,
+                                    3);
             }
         facenet_image_free(&out);
         facenet_image_free(&img);
@@ -422,7 +398,8 @@ static void similarity_chip(const facenet_image *img, const float pts[136], face
 
 /* face-api's crop of a face, as a plain crop (for embedding) and scaled to
  * 150x150 (for comparing pixels). */
-static void faceapi_chip(const facenet_image *img, const float pts[136], facenet_image *crop, facenet_image *chip) {
+static void faceapi_chip(const facenet_image *img, const float pts[136], facenet_image *crop,
+                         facenet_image *chip) {
     int r[4];
     fn_error e;
     fn_align_faceapi_rect(pts, img->width, img->height, r);
@@ -448,38 +425,45 @@ typedef struct rot_stats {
     int runs, embedded;
 } rot_stats;
 
-/* One face rotated by deg about its box centre; variant 0 = fn_landmarks,
- * 1 = fn_landmarks_upright (for the upright photo as well). */
-static void rotate_one(const facenet_model *lmk, facenet_session *sess, const fn_exec *ex, const facenet_image *img,
-                       const fn_face_box *box, double deg, int upright, int embed, rot_stats *st) {
+/* The photo rotated by deg about the face's box centre, on a canvas three
+ * faces wide with the face in the middle; rot maps the photo onto it. */
+static void rotate_photo(const facenet_image *img, const fn_face_box *box, double deg, facenet_image *rimg,
+                         fn_affine *rot) {
     fn_error e;
-    float p0[136], pr[136], ptrue[136];
-    landmarks_of(lmk, ex, img, box, upright, p0);
-    /* The photo rotated about the face's centre, on a canvas three faces
-     * wide with the face in the middle. */
     const double th = deg * PI / 180, side = fmax(box->w, box->h);
     const int S = 2 * (int)ceil(1.5 * side);
     const double cx = box->x + box->w / 2.0, cy = box->y + box->h / 2.0, co = cos(th), si = sin(th);
-    const fn_affine rot = {{co, -si, S / 2.0 - (co * cx - si * cy), si, co, S / 2.0 - (si * cx + co * cy)}};
-    facenet_image rimg;
-    assert_int_equal(fn_warp_affine(img, &rot, S, &rimg, &e), FACENET_OK);
+    const fn_affine r = {{co, -si, S / 2.0 - (co * cx - si * cy), si, co, S / 2.0 - (si * cx + co * cy)}};
+    *rot = r;
+    assert_int_equal(fn_warp_affine(img, rot, S, rimg, &e), FACENET_OK);
+}
+
+/* One rotated face against the upright one (landmarks p0); variant 0 =
+ * fn_landmarks, 1 = fn_landmarks_upright (p0 must come from the same). */
+static void rotate_one(const facenet_model *lmk, facenet_session *sess, const fn_exec *ex,
+                       const facenet_image *img, const fn_face_box *box, const float p0[136],
+                       const facenet_image *rimg, const fn_affine *rot, int upright, int embed,
+                       rot_stats *st) {
+    float pr[136], ptrue[136];
+    const int S = rimg->width;
     /* A detector would box the rotated face at the same place with about the
      * same size: the golden box, moved along. */
-    const fn_face_box rbox = {(float)(S / 2.0 - box->w / 2.0), (float)(S / 2.0 - box->h / 2.0), box->w, box->h, 1};
-    landmarks_of(lmk, ex, &rimg, &rbox, upright, pr);
+    const fn_face_box rbox = {(float)(S / 2.0 - box->w / 2.0), (float)(S / 2.0 - box->h / 2.0), box->w,
+                              box->h, 1};
+    landmarks_of(lmk, ex, rimg, &rbox, upright, pr);
     double dpts = 0;
     for (int i = 0; i < 68; i++) {
         double u, v;
-        apply(&rot, p0[2 * i], p0[2 * i + 1], &u, &v);
+        apply(rot, p0[2 * i], p0[2 * i + 1], &u, &v);
         ptrue[2 * i] = (float)u, ptrue[2 * i + 1] = (float)v;
         dpts += hypot(u - pr[2 * i], v - pr[2 * i + 1]);
     }
     facenet_image chip0, chip_r, chip_o, fa_crop0, fa0, fa_crop_r, fa_r;
     similarity_chip(img, p0, &chip0);
-    similarity_chip(&rimg, pr, &chip_r);
-    similarity_chip(&rimg, ptrue, &chip_o);
+    similarity_chip(rimg, pr, &chip_r);
+    similarity_chip(rimg, ptrue, &chip_o);
     faceapi_chip(img, p0, &fa_crop0, &fa0);
-    faceapi_chip(&rimg, pr, &fa_crop_r, &fa_r);
+    faceapi_chip(rimg, pr, &fa_crop_r, &fa_r);
     const double d_sim = mean_abs_diff(&chip_r, &chip0);
     st->pts += dpts / 68;
     st->sim += d_sim;
@@ -506,7 +490,6 @@ static void rotate_one(const facenet_model *lmk, facenet_session *sess, const fn
     facenet_image_free(&fa0);
     facenet_image_free(&fa_crop_r);
     facenet_image_free(&fa_r);
-    facenet_image_free(&rimg);
 }
 
 static void test_rotation_robustness(void **state) {
@@ -521,33 +504,37 @@ static void test_rotation_robustness(void **state) {
     assert_int_equal(facenet_ctx_create(&cp, &ctx), FACENET_OK);
     facenet_model *lmk = NULL, *emb = NULL;
     facenet_session *sess = NULL;
-    assert_int_equal(facenet_model_load(ctx, test_model_path("face_landmark_68.safetensors"), &lmk), FACENET_OK);
+    assert_int_equal(facenet_model_load(ctx, test_model_path("face_landmark_68.safetensors"), &lmk),
+                     FACENET_OK);
     const char *ep = test_model_path("dlib_resnet29.safetensors");
     if (ep) {
         assert_int_equal(facenet_model_load(ctx, ep, &emb), FACENET_OK);
         assert_int_equal(facenet_session_create(ctx, emb, &sess), FACENET_OK);
     }
     fn_arena arena = {0};
-    const fn_exec ex = {fn_backend_default(), ctx->pool, &arena};
+    fn_exec ex;
+    fn_exec_init(&ex, fn_backend_default(), ctx->pool, &arena);
     rot_stats st[2];
     memset(st, 0, sizeof st);
-    for (size_t p = 0; p < F.photos->count; p++) {
-        const fn_json *ph = &F.photos->items[p];
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", F.photo_dir, fn_json_get(ph, "file")->str);
+    for (size_t p = 0; p < golden_photo_count(&F.g); p++) {
         facenet_image img;
-        fn_error e;
-        assert_int_equal(fn_image_load(path, &img, &e), FACENET_OK);
-        const fn_json *ssd = fn_json_get(ph, "ssd");
+        golden_load_photo(&F.g, p, &img);
+        const fn_json *ssd = fn_json_get(golden_photo(&F.g, p), "ssd");
         for (size_t f = 0; f < ssd->count; f++) {
-            const fn_json *b = fn_json_get(&ssd->items[f], "box");
-            const fn_face_box box = {(float)num(b, "x"), (float)num(b, "y"), (float)num(b, "w"), (float)num(b, "h"),
-                                     1};
-            for (int v = 0; v < 2; v++)
-                for (int sign = -1; sign <= 1; sign += 2)
-                    /* Embedding is slow on the reference backend: one face
-                     * per photo, the default landmarks, one direction. */
-                    rotate_one(lmk, sess, &ex, &img, &box, sign * 20.0, v, f == 0 && v == 1 && sign == 1, &st[v]);
+            const fn_face_box box = golden_face_box(&ssd->items[f]);
+            float p0[2][136];
+            for (int v = 0; v < 2; v++) landmarks_of(lmk, &ex, &img, &box, v, p0[v]);
+            for (int sign = -1; sign <= 1; sign += 2) {
+                facenet_image rimg;
+                fn_affine rot;
+                rotate_photo(&img, &box, sign * 20.0, &rimg, &rot);
+                for (int v = 0; v < 2; v++)
+                    /* Embedding is slow: one face per photo, the upright
+                     * landmarks, one direction. */
+                    rotate_one(lmk, sess, &ex, &img, &box, p0[v], &rimg, &rot, v,
+                               f == 0 && v == 1 && sign == 1, &st[v]);
+                facenet_image_free(&rimg);
+            }
         }
         facenet_image_free(&img);
     }
@@ -557,8 +544,8 @@ static void test_rotation_robustness(void **state) {
                "  landmarks move %.2f px (mean) from the upright face's, rotated;\n"
                "  chip mean |rotated - upright| per channel: similarity %.2f grey levels (worst face %.2f; "
                "%.2f with exactly rotated landmarks), face-api crop %.2f\n",
-               s->runs / 2, v ? "fn_landmarks_upright (default)" : "fn_landmarks", s->pts / s->runs,
-               s->sim / s->runs, s->worst_sim, s->oracle / s->runs, s->fa / s->runs);
+               s->runs / 2, v ? "fn_landmarks_upright" : "fn_landmarks", s->pts / s->runs, s->sim / s->runs,
+               s->worst_sim, s->oracle / s->runs, s->fa / s->runs);
         if (s->embedded)
             printf("  embedding distance rotated vs upright (unit vectors, %d faces): similarity %.3f, "
                    "face-api crop %.3f\n",
@@ -568,7 +555,9 @@ static void test_rotation_robustness(void **state) {
          * move much less than face-api's axis-aligned crops. */
         assert_true(s->sim < s->fa / 2);
     }
-    assert_true(st[1].sim / st[1].runs < 8.0);
+    /* Observed 1.45 (plain network: 12.0; exact landmarks: 0.41). */
+    assert_true(st[1].sim / st[1].runs < 4.0);
+    fn_exec_release(&ex);
     fn_arena_free(&arena);
     facenet_session_free(sess);
     facenet_model_free(emb);
@@ -578,33 +567,20 @@ static void test_rotation_robustness(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    size_t len;
-    char *text = (char *)test_read_file(test_source_path("tests/golden/faceapi_demo.json"), &len);
-    if (!text) return -1;
-    fn_error e;
-    F.golden = fn_json_parse(text, len, &e);
-    free(text);
-    if (!F.golden) {
-        fprintf(stderr, "golden file: %s\n", e.msg);
-        return -1;
-    }
-    F.photos = fn_json_get(F.golden, "photos");
-    return F.photos && F.photos->count == N_PHOTOS ? 0 : -1;
+    golden_load(&F.g);
+    return golden_photo_count(&F.g) == N_PHOTOS ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
-    fn_json_free(F.golden);
+    golden_close(&F.g);
     return 0;
 }
 
 int main(void) {
-    const char *d = test_model_path("face-api-1.7.15/demo/sample1.jpg");
-    if (d && test_model_path("face_landmark_68.safetensors")) {
-        snprintf(F.photo_dir, sizeof F.photo_dir, "%s", test_model_path("face-api-1.7.15/demo/sample1.jpg"));
-        *strrchr(F.photo_dir, '/') = '\0';
-        F.have_photos = 1;
-    }
+    /* The golden file is loaded in setup, the photos only looked for here:
+     * without them the tests that need only face-api's numbers still run. */
+    F.have_photos = golden_find_photos(&F.g) == 0 && test_model_path("face_landmark_68.safetensors");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_faceapi_rect_golden),
         cmocka_unit_test(test_faceapi_rect_crop_cap),

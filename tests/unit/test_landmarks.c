@@ -12,67 +12,33 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "golden.h"
 #include "image/image.h"
 #include "landmarks/landmarks.h"
 #include "nets/landmark68.h"
 #include "testutil.h"
-#include "util/json.h"
 
 #define N_PHOTOS 6
 #define PARITY_TOL 0.5 /* px */
 
 typedef struct fixture {
-    fn_json *golden;
-    const fn_json *photos;
+    golden g;
     facenet_image img[N_PHOTOS];
     facenet_ctx *ctx;
     facenet_model *full, *tiny;
     fn_arena arena;
     fn_exec ex;
-    char photo_dir[4096];
 } fixture;
 
 static fixture F;
 
-static uint64_t fnv1a64(const uint8_t *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
+/* The SSD faces face-api found in photo p. */
+static const fn_json *ssd_faces(size_t p) { return fn_json_get(golden_photo(&F.g, p), "ssd"); }
 
-static double num(const fn_json *obj, const char *key) {
-    const fn_json *v = fn_json_get(obj, key);
-    assert_non_null(v);
-    assert_int_equal(v->type, FN_JSON_NUMBER);
-    return v->number;
-}
-
-static fn_face_box box_of(const fn_json *face) {
-    const fn_json *b = fn_json_get(face, "box");
-    assert_non_null(b);
-    fn_face_box box = {(float)num(b, "x"), (float)num(b, "y"), (float)num(b, "w"), (float)num(b, "h"),
-                       (float)num(face, "score")};
-    return box;
-}
-
-static void golden_points(const fn_json *face, const char *key, double pts[136]) {
-    const fn_json *a = fn_json_get(face, key);
-    assert_true(a && a->type == FN_JSON_ARRAY && a->count == 68);
-    for (int i = 0; i < 68; i++) {
-        assert_true(a->items[i].type == FN_JSON_ARRAY && a->items[i].count == 2);
-        pts[2 * i] = a->items[i].items[0].number;
-        pts[2 * i + 1] = a->items[i].items[1].number;
-    }
-}
-
-static void run(const facenet_model *m, const facenet_image *img, const fn_face_box *box, fn_landmark_origin o,
-                float pts[136], int crop[4]) {
+static void run(const facenet_model *m, const facenet_image *img, const fn_face_box *box,
+                fn_landmark_origin o, float pts[136], int crop[4]) {
     fn_error e;
     fn_error_clear(&e);
     fn_arena_reset(&F.arena);
@@ -86,21 +52,21 @@ static void test_full_matches_faceapi(void **state) {
     double worst = 0, sum = 0;
     const char *worst_at = "";
     static char where[128];
-    for (size_t p = 0; p < F.photos->count; p++) {
-        const fn_json *ssd = fn_json_get(&F.photos->items[p], "ssd");
+    for (size_t p = 0; p < golden_photo_count(&F.g); p++) {
+        const fn_json *ssd = ssd_faces(p);
         for (size_t f = 0; f < ssd->count; f++) {
             const fn_json *face = &ssd->items[f];
-            const fn_face_box box = box_of(face);
+            const fn_face_box box = golden_face_box(face);
             float pts[136];
             int crop[4];
             run(F.full, &F.img[p], &box, FN_ORIGIN_FACEAPI, pts, crop);
-            const fn_json *lr = fn_json_get(face, "landmark_rect");
-            const int want[4] = {(int)num(lr, "x"), (int)num(lr, "y"), (int)num(lr, "w"), (int)num(lr, "h")};
+            int want[4];
+            golden_rect(face, "landmark_rect", want);
             if (memcmp(crop, want, sizeof want) != 0)
                 fail_msg("photo %zu face %zu: crop %d,%d %dx%d, face-api's %d,%d %dx%d", p + 1, f, crop[0],
                          crop[1], crop[2], crop[3], want[0], want[1], want[2], want[3]);
             double gold[136];
-            golden_points(face, "landmarks", gold);
+            golden_doubles(face, "landmarks", gold, 136);
             for (int i = 0; i < 136; i++) {
                 const double d = fabs(pts[i] - gold[i]);
                 sum += d;
@@ -127,10 +93,10 @@ static void test_tiny_near_full(void **state) {
     (void)state;
     double sum = 0, sum_rel = 0, worst_face = 0;
     int faces = 0;
-    for (size_t p = 0; p < F.photos->count; p++) {
-        const fn_json *ssd = fn_json_get(&F.photos->items[p], "ssd");
+    for (size_t p = 0; p < golden_photo_count(&F.g); p++) {
+        const fn_json *ssd = ssd_faces(p);
         for (size_t f = 0; f < ssd->count; f++) {
-            const fn_face_box box = box_of(&ssd->items[f]);
+            const fn_face_box box = golden_face_box(&ssd->items[f]);
             float a[136], b[136];
             run(F.full, &F.img[p], &box, FN_ORIGIN_FACEAPI, a, NULL);
             run(F.tiny, &F.img[p], &box, FN_ORIGIN_FACEAPI, b, NULL);
@@ -159,8 +125,7 @@ static void test_tiny_near_full(void **state) {
  * the crop's corner and the box's. */
 static void test_origin_modes(void **state) {
     (void)state;
-    const fn_json *face = &fn_json_get(&F.photos->items[0], "ssd")->items[0];
-    const fn_face_box box = box_of(face);
+    const fn_face_box box = golden_face_box(&ssd_faces(0)->items[0]);
     float a[136], b[136];
     int crop[4];
     run(F.full, &F.img[0], &box, FN_ORIGIN_FACEAPI, a, crop);
@@ -176,7 +141,7 @@ static void test_origin_modes(void **state) {
 static void test_grey_input(void **state) {
     (void)state;
     const facenet_image *src = &F.img[1];
-    const fn_face_box box = box_of(&fn_json_get(&F.photos->items[1], "ssd")->items[0]);
+    const fn_face_box box = golden_face_box(&ssd_faces(1)->items[0]);
     facenet_image grey, rgb;
     fn_error e;
     assert_int_equal(fn_image_alloc(src->width, src->height, 1, &grey, &e), FACENET_OK);
@@ -193,6 +158,42 @@ static void test_grey_input(void **state) {
     assert_true(test_max_abs_diff(a, b, 136) == 0.0);
     facenet_image_free(&grey);
     facenet_image_free(&rgb);
+}
+
+/* fn_landmarks_upright on upright faces stays close to the plain network
+ * (test_align.c checks what it is for: rolled faces). */
+static void test_upright(void **state) {
+    (void)state;
+    fn_error e;
+    double sum = 0;
+    int faces = 0;
+    for (size_t p = 0; p < golden_photo_count(&F.g); p++) {
+        const fn_json *ssd = ssd_faces(p);
+        for (size_t f = 0; f < ssd->count; f++) {
+            const fn_face_box box = golden_face_box(&ssd->items[f]);
+            float a[136], b[136];
+            run(F.full, &F.img[p], &box, FN_ORIGIN_CROP, a, NULL);
+            fn_arena_reset(&F.arena);
+            assert_int_equal(fn_landmarks_upright(F.full, &F.ex, &F.img[p], &box, b, &e), FACENET_OK);
+            double s = 0;
+            for (int i = 0; i < 68; i++) s += hypot(a[2 * i] - b[2 * i], a[2 * i + 1] - b[2 * i + 1]);
+            sum += s / 68 / fmax(box.w, box.h);
+            faces++;
+        }
+    }
+    printf("upright pass on the upright demo faces: points move %.2f%% of the box side (mean)\n",
+           100 * sum / faces);
+    assert_true(sum / faces < 0.02);
+    /* A box much larger than the image keeps the first pass. */
+    const fn_face_box huge = {-1e6f, -1e6f, 2e6f, 2e6f, 1};
+    float a[136], b[136];
+    run(F.full, &F.img[0], &huge, FN_ORIGIN_CROP, a, NULL);
+    fn_arena_reset(&F.arena);
+    assert_int_equal(fn_landmarks_upright(F.full, &F.ex, &F.img[0], &huge, b, &e), FACENET_OK);
+    assert_memory_equal(a, b, sizeof a);
+    const fn_face_box outside = {5000.0f, 10.0f, 50.0f, 50.0f, 1};
+    assert_int_equal(fn_landmarks_upright(F.full, &F.ex, &F.img[0], &outside, b, &e),
+                     FACENET_ERR_INVALID_ARGUMENT);
 }
 
 static void test_clip_at_image_borders(void **state) {
@@ -245,79 +246,52 @@ static void test_bad_arguments(void **state) {
     fn_face_box tiny = {3.0f, 4.0f, 1.0f, 1.0f, 1};
     int crop[4];
     fn_arena_reset(&F.arena);
-    assert_int_equal(fn_landmarks(F.full, &F.ex, &F.img[0], &tiny, FN_ORIGIN_CROP, pts, crop, &e), FACENET_OK);
+    assert_int_equal(fn_landmarks(F.full, &F.ex, &F.img[0], &tiny, FN_ORIGIN_CROP, pts, crop, &e),
+                     FACENET_OK);
     assert_int_equal(crop[2], 1);
     for (int i = 0; i < 136; i++) assert_true(isfinite(pts[i]));
 }
 
 static int setup(void **state) {
     (void)state;
-    size_t len;
-    char *text = (char *)test_read_file(test_source_path("tests/golden/faceapi_demo.json"), &len);
-    if (!text) return -1;
-    fn_error e;
-    F.golden = fn_json_parse(text, len, &e);
-    free(text);
-    if (!F.golden) {
-        fprintf(stderr, "golden file: %s\n", e.msg);
-        return -1;
-    }
-    F.photos = fn_json_get(F.golden, "photos");
-    if (!F.photos || F.photos->count != N_PHOTOS) return -1;
-    for (size_t p = 0; p < N_PHOTOS; p++) {
-        const fn_json *ph = &F.photos->items[p];
-        char path[8192];
-        snprintf(path, sizeof path, "%s/%s", F.photo_dir, fn_json_get(ph, "file")->str);
-        if (fn_image_load(path, &F.img[p], &e) != FACENET_OK) {
-            fprintf(stderr, "%s\n", e.msg);
-            return -1;
-        }
-        char hash[17];
-        snprintf(hash, sizeof hash, "%016llx",
-                 (unsigned long long)fnv1a64(F.img[p].data, (size_t)F.img[p].width * F.img[p].height * 3));
-        if (strcmp(hash, fn_json_get(ph, "fnv1a64")->str) != 0) {
-            fprintf(stderr, "%s: decoded pixels hash to %s, not the golden %s (another JPEG decoder?)\n", path,
-                    hash, fn_json_get(ph, "fnv1a64")->str);
-            return -1;
-        }
-    }
+    if (golden_photo_count(&F.g) != N_PHOTOS) return -1;
+    for (size_t p = 0; p < N_PHOTOS; p++) golden_load_photo(&F.g, p, &F.img[p]);
     facenet_ctx_params cp = facenet_ctx_default_params();
     cp.n_threads = 2;
     if (facenet_ctx_create(&cp, &F.ctx) != FACENET_OK) return -1;
     if (facenet_model_load(F.ctx, test_model_path("face_landmark_68.safetensors"), &F.full) != FACENET_OK ||
-        facenet_model_load(F.ctx, test_model_path("face_landmark_68_tiny.safetensors"), &F.tiny) != FACENET_OK) {
+        facenet_model_load(F.ctx, test_model_path("face_landmark_68_tiny.safetensors"), &F.tiny) !=
+            FACENET_OK) {
         fprintf(stderr, "%s\n", facenet_ctx_error(F.ctx));
         return -1;
     }
-    F.ex.backend = fn_backend_default();
-    F.ex.pool = F.ctx->pool;
-    F.ex.arena = &F.arena;
+    fn_exec_init(&F.ex, fn_backend_default(), F.ctx->pool, &F.arena);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
     for (int p = 0; p < N_PHOTOS; p++) facenet_image_free(&F.img[p]);
+    fn_exec_release(&F.ex);
     fn_arena_free(&F.arena);
     facenet_model_free(F.full);
     facenet_model_free(F.tiny);
     facenet_ctx_free(F.ctx);
-    fn_json_free(F.golden);
+    golden_close(&F.g);
     return 0;
 }
 
 int main(void) {
-    if (!test_model_path("face_landmark_68.safetensors") || !test_model_path("face_landmark_68_tiny.safetensors"))
+    if (!test_model_path("face_landmark_68.safetensors") ||
+        !test_model_path("face_landmark_68_tiny.safetensors"))
         return TEST_SKIP_CODE;
-    const char *d = test_model_path("face-api-1.7.15/demo/sample1.jpg");
-    if (!d) return TEST_SKIP_CODE;
-    snprintf(F.photo_dir, sizeof F.photo_dir, "%s", d);
-    *strrchr(F.photo_dir, '/') = '\0';
+    if (golden_open(&F.g) != 0) return TEST_SKIP_CODE;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_matches_faceapi),
         cmocka_unit_test(test_tiny_near_full),
         cmocka_unit_test(test_origin_modes),
         cmocka_unit_test(test_grey_input),
+        cmocka_unit_test(test_upright),
         cmocka_unit_test(test_clip_at_image_borders),
         cmocka_unit_test(test_bad_arguments),
     };

@@ -13,36 +13,14 @@
  */
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-#include "image/image.h"
+#include "golden.h"
 #include "testutil.h"
-#include "util/json.h"
 
 #define TOL 1e-4
 
-static uint64_t fnv1a64(const uint8_t *p, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-static int rect_of(const fn_json *r, int *x, int *y, int *w, int *h) {
-    int64_t v[4];
-    const char *k[4] = {"x", "y", "w", "h"};
-    for (int i = 0; i < 4; i++)
-        if (!fn_json_int64(fn_json_get(r, k[i]), &v[i])) return -1;
-    *x = (int)v[0], *y = (int)v[1], *w = (int)v[2], *h = (int)v[3];
-    return 0;
-}
-
 typedef struct fixture {
-    fn_json *golden;
-    const char *photo_dir;
+    golden g;
     facenet_ctx *ctx;
     facenet_model *model;
     facenet_session *session;
@@ -50,23 +28,21 @@ typedef struct fixture {
 
 static fixture F;
 
-/* Embed the rect of img; compare the raw vector with the golden one. */
-static double check_chip(const facenet_image *img, const fn_json *rect, const fn_json *want, const char *what,
-                         double *norm_err) {
-    int x = 0, y = 0, w = 0, h = 0;
-    assert_int_equal(rect_of(rect, &x, &y, &w, &h), 0);
+/* Embed the face's rect_key rect of img; compare the raw vector with the
+ * golden desc_key one. */
+static double check_chip(const facenet_image *img, const fn_json *face, const char *rect_key,
+                         const char *desc_key, const char *what, double *norm_err) {
+    int r[4];
+    golden_rect(face, rect_key, r);
     facenet_image chip = {0};
-    assert_int_equal(facenet_image_crop(F.ctx, img, x, y, w, h, &chip), FACENET_OK);
+    assert_int_equal(facenet_image_crop(F.ctx, img, r[0], r[1], r[2], r[3], &chip), FACENET_OK);
     float raw[128], unit[128], gold[128];
     assert_int_equal(facenet_embed_chips(F.session, &chip, 1, raw, FACENET_EMBED_RAW), FACENET_OK);
     assert_int_equal(facenet_embed_chips(F.session, &chip, 1, unit, 0), FACENET_OK);
     facenet_image_free(&chip);
-    assert_true(want && want->type == FN_JSON_ARRAY && want->count == 128);
+    golden_floats(face, desc_key, gold, 128);
     double gnorm = 0;
-    for (int i = 0; i < 128; i++) {
-        gold[i] = (float)want->items[i].number;
-        gnorm += (double)gold[i] * gold[i];
-    }
+    for (int i = 0; i < 128; i++) gnorm += (double)gold[i] * gold[i];
     gnorm = sqrt(gnorm);
     double worst = test_max_abs_diff(raw, gold, 128);
     if (worst > TOL) fail_msg("%s: max |ours - face-api| = %.3g > %g", what, worst, TOL);
@@ -78,38 +54,23 @@ static double check_chip(const facenet_image *img, const fn_json *rect, const fn
 
 static void test_descriptors_match_faceapi(void **state) {
     (void)state;
-    const fn_json *photos = fn_json_get(F.golden, "photos");
-    assert_non_null(photos);
-    assert_int_equal(photos->count, 6);
+    assert_int_equal(golden_photo_count(&F.g), 6);
     int faces = 0;
     double worst_crop = 0, worst_150 = 0, worst_unit = 0;
-    for (size_t p = 0; p < photos->count; p++) {
-        const fn_json *ph = &photos->items[p];
-        const char *file = fn_json_get(ph, "file")->str;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", F.photo_dir, file);
-        facenet_image img = {0};
-        fn_error e;
-        assert_int_equal(fn_image_load(path, &img, &e), FACENET_OK);
-        char hash[17];
-        snprintf(hash, sizeof hash, "%016llx",
-                 (unsigned long long)fnv1a64(img.data, (size_t)img.width * img.height * 3));
-        if (strcmp(hash, fn_json_get(ph, "fnv1a64")->str) != 0)
-            fail_msg("%s: decoded pixels hash to %s, the golden file's to %s: this JPEG decoder is not the one "
-                     "the golden files were made with",
-                     file, hash, fn_json_get(ph, "fnv1a64")->str);
-        const fn_json *ssd = fn_json_get(ph, "ssd");
+    for (size_t p = 0; p < golden_photo_count(&F.g); p++) {
+        const char *file = golden_photo_file(&F.g, p);
+        facenet_image img;
+        golden_load_photo(&F.g, p, &img);
+        const fn_json *ssd = fn_json_get(golden_photo(&F.g, p), "ssd");
         for (size_t f = 0; f < ssd->count; f++) {
             const fn_json *face = &ssd->items[f];
             char what[128];
             double ue;
             snprintf(what, sizeof what, "%s face %zu (face-api crop)", file, f);
-            double d1 = check_chip(&img, fn_json_get(face, "descriptor_rect"), fn_json_get(face, "descriptor"),
-                                   what, &ue);
+            double d1 = check_chip(&img, face, "descriptor_rect", "descriptor", what, &ue);
             worst_unit = fmax(worst_unit, ue);
             snprintf(what, sizeof what, "%s face %zu (150x150 window)", file, f);
-            double d2 = check_chip(&img, fn_json_get(face, "chip150_rect"), fn_json_get(face, "chip150_descriptor"),
-                                   what, &ue);
+            double d2 = check_chip(&img, face, "chip150_rect", "chip150_descriptor", what, &ue);
             worst_unit = fmax(worst_unit, ue);
             worst_crop = fmax(worst_crop, d1);
             worst_150 = fmax(worst_150, d2);
@@ -144,16 +105,6 @@ static void test_batch_equals_single(void **state) {
 
 static int setup(void **state) {
     (void)state;
-    size_t len;
-    char *text = (char *)test_read_file(test_source_path("tests/golden/faceapi_demo.json"), &len);
-    if (!text) return -1;
-    fn_error e;
-    F.golden = fn_json_parse(text, len, &e);
-    free(text);
-    if (!F.golden) {
-        fprintf(stderr, "golden file: %s\n", e.msg);
-        return -1;
-    }
     facenet_ctx_params p = facenet_ctx_default_params();
     p.n_threads = 2;
     if (facenet_ctx_create(&p, &F.ctx) != FACENET_OK) return -1;
@@ -170,18 +121,13 @@ static int teardown(void **state) {
     facenet_session_free(F.session);
     facenet_model_free(F.model);
     facenet_ctx_free(F.ctx);
-    fn_json_free(F.golden);
+    golden_close(&F.g);
     return 0;
 }
 
 int main(void) {
     if (!test_model_path("dlib_resnet29.safetensors")) return TEST_SKIP_CODE;
-    static char dir[4096];
-    const char *d = test_model_path("face-api-1.7.15/demo/sample1.jpg");
-    if (!d) return TEST_SKIP_CODE;
-    snprintf(dir, sizeof dir, "%s", d);
-    *strrchr(dir, '/') = '\0';
-    F.photo_dir = dir;
+    if (golden_open(&F.g) != 0) return TEST_SKIP_CODE;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_descriptors_match_faceapi),
         cmocka_unit_test(test_batch_equals_single),
