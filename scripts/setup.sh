@@ -11,7 +11,7 @@ root=$(pwd)
 
 # --- 1. system packages --------------------------------------------------------
 pkgs=(build-essential cmake pkg-config libjpeg62-turbo-dev libpng-dev libcmocka-dev
-      libjpeg-turbo-progs python3 ca-certificates)
+      libjpeg-turbo-progs python3 ca-certificates libdnnl-dev)
 if [ "${FACENET_SKIP_APT:-0}" != 1 ]; then
     missing=()
     for p in "${pkgs[@]}"; do

@@ -1,11 +1,55 @@
 /*
  * dispatch.c - routes the ops that a backend may replace to the backend in
- * use, and holds the shape arithmetic and the parallel loop every backend
- * shares.
+ * use, picks the default backend, and holds the shape arithmetic and the
+ * parallel loop every backend shares.
+ *
+ * Which fast backend exists is decided at build time (CMake's
+ * FACENET_BACKEND defines FACENET_HAVE_DNNL); the environment variable
+ * FACENET_BACKEND=ref only lets a run fall back to the reference, for
+ * comparisons.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "engine/engine.h"
 
-const fn_backend *fn_backend_default(void) { return &fn_backend_ref; }
+#ifdef FACENET_HAVE_DNNL
+extern const fn_backend fn_backend_dnnl;
+#endif
+
+const fn_backend *fn_backend_default(void) {
+#ifdef FACENET_HAVE_DNNL
+    const char *env = getenv("FACENET_BACKEND");
+    if (!env || strcmp(env, "ref") != 0) return &fn_backend_dnnl;
+#endif
+    return &fn_backend_ref;
+}
+
+const fn_backend *fn_backend_fast(void) {
+#ifdef FACENET_HAVE_DNNL
+    return &fn_backend_dnnl;
+#else
+    return NULL;
+#endif
+}
+
+int fn_exec_init(fn_exec *ex, const fn_backend *backend, fn_pool *pool, fn_arena *arena) {
+    ex->backend = backend;
+    ex->pool = pool;
+    ex->arena = arena;
+    ex->backend_state = NULL;
+    if (backend && backend->state_create) {
+        ex->backend_state = backend->state_create();
+        if (!ex->backend_state) return -1;
+    }
+    return 0;
+}
+
+void fn_exec_release(fn_exec *ex) {
+    if (ex->backend && ex->backend->state_free && ex->backend_state)
+        ex->backend->state_free(ex->backend_state);
+    ex->backend_state = NULL;
+}
 
 int fn_window_out(int in, int k, int stride, fn_padding pad, int *out, int *pad_before) {
     if (in <= 0 || k <= 0 || stride <= 0) return -1;
@@ -30,12 +74,12 @@ int fn_conv_shape(const fn_conv_desc *d, int h, int w, int *oh, int *ow) {
 
 void fn_conv2d(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y) {
     const fn_backend *be = ex && ex->backend ? ex->backend : &fn_backend_ref;
-    (be->conv2d ? be->conv2d : fn_ref_conv2d)(ex, x, d, y);
+    if (!be->conv2d || be->conv2d(ex, x, d, y) != 0) fn_ref_conv2d(ex, x, d, y);
 }
 
 void fn_dense(const fn_exec *ex, const fn_tensor *x, const float *w, const float *bias, fn_tensor *y) {
     const fn_backend *be = ex && ex->backend ? ex->backend : &fn_backend_ref;
-    (be->dense ? be->dense : fn_ref_dense)(ex, x, w, bias, y);
+    if (!be->dense || be->dense(ex, x, w, bias, y) != 0) fn_ref_dense(ex, x, w, bias, y);
 }
 
 typedef struct range_job {

@@ -5,7 +5,8 @@
  * Every op has a plain reference implementation in src/engine/ref/ (always
  * built, the ground truth for tests). A faster backend provides its own
  * versions in an fn_backend table; a NULL slot falls back to the reference.
- * Networks call the fn_* functions below, never a backend directly.
+ * Networks call the fn_* functions below (or run a whole fn_graph, graph.h),
+ * never a backend directly.
  *
  * Conventions:
  *   - tensors are NHWC float32 (tensor.h); weights use TF's layouts:
@@ -51,23 +52,50 @@ typedef struct fn_conv_desc {
     float alpha;        /* leaky ReLU slope */
 } fn_conv_desc;
 
-/* What an op runs with: the backend, the worker threads and scratch memory. */
+/* What an op runs with: the backend, the worker threads, scratch memory and
+ * the backend's own state (its caches of prepared kernels; NULL for the
+ * reference). Set up with fn_exec_init, released with fn_exec_release. */
 typedef struct fn_backend fn_backend;
+typedef struct fn_graph fn_graph;
 typedef struct fn_exec {
     const fn_backend *backend;
     fn_pool *pool;
     fn_arena *arena;
+    void *backend_state;
 } fn_exec;
 
+/* A backend: every slot may be NULL, which means "use the reference". The
+ * per-op slots take and give NHWC tensors and return 0, or nonzero when
+ * they cannot do this call (no state, an unsupported case, out of memory):
+ * the reference then runs it, so a backend never has to be complete. A
+ * backend that needs state (primitive caches, reordered weights) creates it
+ * once per exec; when state_create fails or was never called,
+ * backend_state is NULL. */
 struct fn_backend {
     const char *name;
-    void (*conv2d)(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y);
-    void (*dense)(const fn_exec *ex, const fn_tensor *x, const float *w, const float *bias, fn_tensor *y);
+    int (*conv2d)(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y);
+    int (*dense)(const fn_exec *ex, const fn_tensor *x, const float *w, const float *bias, fn_tensor *y);
+    /* Run a whole graph (graph.h) in the backend's own layouts. 0 on
+     * success; nonzero makes the caller run the graph op by op instead
+     * (which rewrites the whole output). */
+    int (*graph_run)(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
+    void *(*state_create)(void);
+    void (*state_free)(void *state);
 };
 
 extern const fn_backend fn_backend_ref;
-/* The fastest backend built into this library. */
+/* The fastest backend built into this library, unless the environment
+ * variable FACENET_BACKEND=ref asks for the reference. */
 const fn_backend *fn_backend_default(void);
+/* The fast backend built into this library whatever the environment says,
+ * or NULL if there is only the reference (for tests and benchmarks). */
+const fn_backend *fn_backend_fast(void);
+
+/* Fill ex and create the backend's state. Returns 0, or -1 if the state
+ * could not be created (ex is still usable: the backend then falls back to
+ * the reference). */
+int fn_exec_init(fn_exec *ex, const fn_backend *backend, fn_pool *pool, fn_arena *arena);
+void fn_exec_release(fn_exec *ex);
 
 /* ---- geometry: 0 on success, -1 if the input is too small for the window */
 int fn_window_out(int in, int k, int stride, fn_padding pad, int *out, int *pad_before);

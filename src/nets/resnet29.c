@@ -17,11 +17,19 @@
  * out one smaller than the shortcut it is zero-extended at the bottom/right
  * (dlib's add_prev). Every conv has a bias and a per-channel scale layer
  * (folded batch norm): y = (conv(x) + bias) * weights + biases.
+ *
+ * The layers are laid out once, at bind time, as an fn_graph (engine/
+ * graph.h), and a forward pass is one fn_graph_run: that lets a fast backend
+ * keep the activations in its own layout from the stem to the fc and fuse
+ * each residual add and ReLU into the convolution before it. A down block's
+ * shortcut pool is listed before its convolutions so that the add can be
+ * fused into the second one.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/graph.h"
 #include "model/model.h"
 #include "nets/nets.h"
 #include "nets/resnet29.h"
@@ -39,6 +47,7 @@ struct fn_resnet29 {
     fn_conv_desc stem;
     block blocks[N_BLOCKS];
     const float *fc; /* [256][128] */
+    fn_graph *graph; /* the forward pass, over the descriptors above */
 };
 
 static const struct {
@@ -75,6 +84,27 @@ static facenet_status bind_conv(facenet_model *m, const char *prefix, int k, int
     return FACENET_OK;
 }
 
+/* The whole forward pass as a graph; NULL if out of memory. */
+static fn_graph *build_graph(const fn_resnet29 *net) {
+    fn_graph *g = fn_graph_new(FN_RESNET29_INPUT, FN_RESNET29_INPUT, 3);
+    if (!g) return NULL;
+    int v = fn_graph_conv(g, 0, &net->stem);
+    v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 3, 2, FN_PAD_VALID);
+    for (int i = 0; i < N_BLOCKS; i++) {
+        const block *b = &net->blocks[i];
+        int shortcut = b->down ? fn_graph_pool(g, v, FN_OP_AVGPOOL, 2, 2, FN_PAD_VALID) : v;
+        int m = fn_graph_conv(g, fn_graph_conv(g, v, &b->c1), &b->c2);
+        v = fn_graph_add(g, m, shortcut, FN_ACT_RELU, 0.0f);
+    }
+    v = fn_graph_global_mean(g, v);
+    fn_graph_dense(g, v, net->fc, NULL, FN_RESNET29_DIM);
+    if (!fn_graph_ok(g)) {
+        fn_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
 static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     if (m->embedding_dim != FN_RESNET29_DIM || m->input_size != FN_RESNET29_INPUT)
         return fn_fail(e, FACENET_ERR_MODEL, "%s: dlib_resnet29 takes %d px and gives %d floats, not %d and %d",
@@ -96,6 +126,8 @@ static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     }
     const int64_t fshape[2] = {256, FN_RESNET29_DIM};
     if (st == FACENET_OK && !(net->fc = fn_model_weights(m, "fc", 2, fshape, e))) st = e->status;
+    if (st == FACENET_OK && !(net->graph = build_graph(net)))
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the embedding network");
     if (st != FACENET_OK) {
         free(net);
         return st;
@@ -104,69 +136,22 @@ static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     return FACENET_OK;
 }
 
-static void resnet29_free(void *net) { free(net); }
+static void resnet29_free(void *vp) {
+    fn_resnet29 *net = vp;
+    if (net) fn_graph_free(net->graph);
+    free(net);
+}
 
 const fn_net_ops fn_resnet29_ops = {"dlib_resnet29", resnet29_bind, resnet29_free};
 
-/* A new arena tensor of the given shape, or a zero-sized one on failure. */
-static fn_tensor alloc_tensor(const fn_exec *ex, int n, int h, int w, int c) {
-    float *p = fn_arena_floats(ex->arena, (size_t)n * h * w * c);
-    return fn_tensor_make(p ? n : 0, h, w, c, p);
-}
-
-static int conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y) {
-    int oh, ow;
-    if (fn_conv_shape(d, x->h, x->w, &oh, &ow) != 0) return -1;
-    *y = alloc_tensor(ex, x->n, oh, ow, d->cout);
-    if (!y->data) return -1;
-    fn_conv2d(ex, x, d, y);
-    return 0;
-}
-
-static int run_block(const fn_exec *ex, const block *b, const fn_tensor *x, fn_tensor *y) {
-    fn_tensor a, m;
-    if (conv(ex, x, &b->c1, &a) || conv(ex, &a, &b->c2, &m)) return -1;
-    if (!b->down) {
-        fn_add_zero_extended(&m, x, &m);
-        fn_activate(&m, FN_ACT_RELU, 0);
-        *y = m;
-        return 0;
-    }
-    int ph, pw;
-    if (fn_window_out(x->h, 2, 2, FN_PAD_VALID, &ph, NULL) || fn_window_out(x->w, 2, 2, FN_PAD_VALID, &pw, NULL))
-        return -1;
-    fn_tensor p = alloc_tensor(ex, x->n, ph, pw, x->c);
-    if (!p.data) return -1;
-    fn_avgpool(ex, x, 2, 2, FN_PAD_VALID, &p);
-    *y = alloc_tensor(ex, x->n, ph > m.h ? ph : m.h, pw > m.w ? pw : m.w, m.c);
-    if (!y->data) return -1;
-    fn_add_zero_extended(&p, &m, y);
-    fn_activate(y, FN_ACT_RELU, 0);
-    return 0;
-}
+const fn_graph *fn_resnet29_graph(const fn_resnet29 *net) { return net->graph; }
 
 facenet_status fn_resnet29_forward(const fn_resnet29 *net, const fn_exec *ex, const fn_tensor *x, float *out,
                                    fn_error *e) {
-    fn_tensor t, u;
     if (x->h != FN_RESNET29_INPUT || x->w != FN_RESNET29_INPUT || x->c != 3)
         return fn_fail(e, FACENET_ERR_INTERNAL, "resnet29: input must be 150x150x3");
-    if (conv(ex, x, &net->stem, &t)) goto oom;
-    int ph, pw;
-    fn_window_out(t.h, 3, 2, FN_PAD_VALID, &ph, NULL);
-    fn_window_out(t.w, 3, 2, FN_PAD_VALID, &pw, NULL);
-    u = alloc_tensor(ex, t.n, ph, pw, t.c);
-    if (!u.data) goto oom;
-    fn_maxpool(ex, &t, 3, 2, FN_PAD_VALID, &u);
-    for (int i = 0; i < N_BLOCKS; i++) {
-        if (run_block(ex, &net->blocks[i], &u, &t)) goto oom;
-        u = t;
-    }
-    fn_tensor g = alloc_tensor(ex, u.n, 1, 1, u.c);
-    if (!g.data) goto oom;
-    fn_global_mean(&u, &g);
-    fn_tensor y = fn_tensor_make(u.n, 1, 1, FN_RESNET29_DIM, out);
-    fn_dense(ex, &g, net->fc, NULL, &y);
+    fn_tensor y = fn_tensor_make(x->n, 1, 1, FN_RESNET29_DIM, out);
+    if (fn_graph_run(ex, net->graph, x, &y) != 0)
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the embedding network");
     return FACENET_OK;
-oom:
-    return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the embedding network");
 }

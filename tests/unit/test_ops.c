@@ -12,7 +12,7 @@
 #include "testutil.h"
 
 static fn_exec exec1(void) {
-    fn_exec ex = {&fn_backend_ref, NULL, NULL};
+    fn_exec ex = {.backend = &fn_backend_ref};
     return ex;
 }
 
@@ -314,7 +314,7 @@ static void test_conv_against_naive(void **state) {
         fn_tensor t1 = fn_tensor_make(n, oh, ow, d.cout, y1), t2 = t1, t3 = t1;
         t2.data = y2;
         t3.data = y3;
-        fn_exec ex = exec1(), ex2 = {&fn_backend_ref, pool, NULL};
+        fn_exec ex = exec1(), ex2 = {.backend = &fn_backend_ref, .pool = pool};
         fn_conv2d(&ex, &tx, &d, &t1);
         fn_conv2d(&ex2, &tx, &d, &t2);
         naive_conv(&tx, &d, &t3);
@@ -343,7 +343,7 @@ static void count_range(void *vp, int begin, int end) {
 static void test_parallel_for(void **state) {
     (void)state;
     fn_pool *pool = fn_pool_create(3);
-    fn_exec ex = {&fn_backend_ref, pool, NULL};
+    fn_exec ex = {.backend = &fn_backend_ref, .pool = pool};
     for (int n = 0; n < 200; n += 7) {
         int *hits = calloc((size_t)n + 1, sizeof *hits);
         count_arg a = {hits};

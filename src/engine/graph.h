@@ -1,0 +1,86 @@
+/*
+ * graph.h - a network as a straight list of ops, built once when a model is
+ * bound and run for every batch.
+ *
+ * Why: run one op at a time, every intermediate tensor has to be NHWC. A
+ * backend whose kernels want another layout (oneDNN's nChw16c) would then
+ * convert twice per layer, which at batch 1 costs as much as the arithmetic.
+ * Given the whole list, a backend can keep activations in its own layout,
+ * fuse epilogues and residual adds into the convolutions, plan the memory
+ * once, and convert only at the edges. The reference runs the list op by op
+ * with the fn_* ops of engine.h, which is also what fn_graph_run falls back
+ * to when the backend has no graph_run or it fails.
+ *
+ * Values are numbered: 0 is the input, op i produces value i + 1, and the
+ * last value is the output. Shapes are per batch item (the batch size comes
+ * with the input at run time) and are checked as the graph is built: a
+ * failed call returns -1 and marks the graph bad, so a network checks
+ * fn_graph_ok() once at the end. Weights and conv descriptors are borrowed
+ * and must outlive the graph.
+ *
+ *   fn_graph *g = fn_graph_new(150, 150, 3);
+ *   int v = fn_graph_conv(g, 0, &stem);
+ *   v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 3, 2, FN_PAD_VALID);
+ *   int m = fn_graph_conv(g, fn_graph_conv(g, v, &c1), &c2);
+ *   v = fn_graph_add(g, m, v, FN_ACT_RELU, 0);   // a residual block
+ *   v = fn_graph_dense(g, fn_graph_global_mean(g, v), fc, NULL, 128);
+ *   if (!fn_graph_ok(g)) ...
+ *   fn_graph_run(ex, g, &x, &y);                 // y: [n, 1, 1, 128]
+ */
+#ifndef FN_GRAPH_H
+#define FN_GRAPH_H
+
+#include "engine/engine.h"
+
+typedef enum fn_op_kind {
+    FN_OP_CONV,        /* fn_conv2d with its epilogue */
+    FN_OP_MAXPOOL,     /* fn_maxpool */
+    FN_OP_AVGPOOL,     /* fn_avgpool */
+    FN_OP_ADD,         /* act(fn_add_zero_extended(a, b)) */
+    FN_OP_GLOBAL_MEAN, /* fn_global_mean */
+    FN_OP_DENSE        /* fn_dense */
+} fn_op_kind;
+
+typedef struct fn_graph_op {
+    fn_op_kind kind;
+    int in[2];                /* value ids; in[1] is -1 except for ADD */
+    int h, w, c;              /* the output's shape per batch item */
+    const fn_conv_desc *conv; /* CONV */
+    int k, stride;            /* pools */
+    fn_padding pad;
+    fn_act act; /* ADD: applied to the sum */
+    float alpha;
+    const float *weights, *bias; /* DENSE: [in][out] and [out] or NULL */
+} fn_graph_op;
+
+struct fn_graph {
+    int h, w, c; /* the input's shape per batch item */
+    int n_ops, cap;
+    fn_graph_op *ops;
+    int bad; /* a build call failed */
+};
+
+/* NULL if out of memory. */
+fn_graph *fn_graph_new(int h, int w, int c);
+void fn_graph_free(fn_graph *g);
+
+int fn_graph_conv(fn_graph *g, int x, const fn_conv_desc *d);
+/* kind: FN_OP_MAXPOOL or FN_OP_AVGPOOL. */
+int fn_graph_pool(fn_graph *g, int x, fn_op_kind kind, int k, int stride, fn_padding pad);
+/* Each input zero-extended to the larger of the two in H, W and C. */
+int fn_graph_add(fn_graph *g, int a, int b, fn_act act, float alpha);
+int fn_graph_global_mean(fn_graph *g, int x);
+int fn_graph_dense(fn_graph *g, int x, const float *w, const float *bias, int out);
+int fn_graph_ok(const fn_graph *g);
+
+/* The shape of value v per batch item. */
+void fn_graph_shape(const fn_graph *g, int v, int *h, int *w, int *c);
+
+/* Run g on x [n, h, w, c] (the graph's input shape) into y, which has the
+ * last value's shape [n, h', w', c']. Scratch memory comes from ex->arena
+ * (not reset). 0, or -1 if out of memory or the shapes do not fit. */
+int fn_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
+/* The same, op by op with the fn_* ops (whatever backend ex has for them). */
+int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
+
+#endif

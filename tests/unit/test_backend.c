@@ -1,0 +1,549 @@
+/*
+ * test_backend.c - the fast backend (oneDNN when built) against the
+ * reference: every op it implements, on random tensors of many shapes, and
+ * the whole embedding network on the golden chips.
+ *
+ * The measure is the normalized squared error sum (fast - ref)^2 / sum ref^2,
+ * which must stay below 1e-8 (a few float ulps of disagreement; folding the
+ * scale into the weights and a different summation order give ~1e-14).
+ * Each op is run through the backend's per-op slot (NHWC) and as a one-op
+ * graph (the backend's own layouts); the slots' return values are checked,
+ * so a silent fall-back to the reference would fail the test rather than
+ * pass it. Graph cases also cover the fusions the backend does: residual
+ * adds into the convolution before them (in place or copied, zero-extended
+ * in channels), the generic add (zero-extended in space), pools and the
+ * global mean between convolutions. Odd cases run on 2 threads.
+ *
+ * Each case gets a fresh exec: the backend's caches assume that weights do
+ * not change, which a test reusing freed buffers would break.
+ *
+ * Skips (77) when the library was built without a fast backend.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/pool.h"
+#include "engine/engine.h"
+#include "engine/graph.h"
+#include "image/image.h"
+#include "nets/preprocess.h"
+#include "nets/resnet29.h"
+#include "testutil.h"
+#include "util/json.h"
+
+#define NSE_MAX 1e-8
+
+static const fn_backend *FAST;
+static fn_pool *POOL2;
+
+typedef struct exec_pair {
+    fn_exec ref, fast;
+    fn_arena ref_arena, fast_arena;
+} exec_pair;
+
+/* The reference always runs on 2 threads (it is the slow part of the test);
+ * the fast backend on `threads`. */
+static void pair_open(exec_pair *p, int threads) {
+    memset(p, 0, sizeof *p);
+    assert_int_equal(fn_exec_init(&p->ref, &fn_backend_ref, POOL2, &p->ref_arena), 0);
+    assert_int_equal(fn_exec_init(&p->fast, FAST, threads == 2 ? POOL2 : NULL, &p->fast_arena), 0);
+    assert_non_null(p->fast.backend_state);
+}
+
+static void pair_close(exec_pair *p) {
+    fn_exec_release(&p->ref);
+    fn_exec_release(&p->fast);
+    fn_arena_free(&p->ref_arena);
+    fn_arena_free(&p->fast_arena);
+}
+
+static float *rnd(size_t n, uint64_t seed, float lo, float hi) {
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(p);
+    test_fill_random(p, n, seed, lo, hi);
+    return p;
+}
+
+static float *zeros(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+static const char *ACT_NAME[] = {"none", "relu", "relu6", "leaky"};
+
+static double WORST;  /* the largest error seen by the current test */
+static int DECLINED; /* per-op convolutions the backend left to the reference */
+
+static void check_nse(const float *fast, const float *ref, size_t n, const char *what) {
+    double e = test_nse(fast, ref, n);
+    if (!(e <= NSE_MAX)) fail_msg("%s: normalized squared error %.3g > %g", what, e, NSE_MAX);
+    if (e > WORST) WORST = e;
+}
+
+/* ---------------------------------------------------------------- convolution */
+
+typedef struct conv_case {
+    int n, h, w, cin, cout, k, stride, depthwise, epi; /* epi bits: 1 bias, 2 scale, 4 shift */
+    fn_padding pad;
+    fn_act act;
+} conv_case;
+
+static void run_conv_case(const conv_case *cc, int threads, uint64_t seed) {
+    char what[256];
+    snprintf(what, sizeof what,
+             "conv n%d %dx%dx%d -> %d, %dx%d/%d %s%s, bias %d scale %d shift %d, %s, %d thread(s)", cc->n,
+             cc->h, cc->w, cc->cin, cc->cout, cc->k, cc->k, cc->stride,
+             cc->pad == FN_PAD_SAME ? "SAME" : "VALID", cc->depthwise ? " depthwise" : "", cc->epi & 1,
+             (cc->epi >> 1) & 1, (cc->epi >> 2) & 1, ACT_NAME[cc->act], threads);
+    const int fan_in = cc->k * cc->k * (cc->depthwise ? 1 : cc->cin);
+    const float ws = sqrtf(3.0f / (float)fan_in);
+    size_t wn = (size_t)cc->k * cc->k * cc->cin * (cc->depthwise ? 1 : cc->cout);
+    float *w = rnd(wn, seed + 1, -ws, ws);
+    float *b = rnd((size_t)cc->cout, seed + 2, -0.5f, 0.5f),
+          *s = rnd((size_t)cc->cout, seed + 3, -1.5f, 1.5f);
+    float *t = rnd((size_t)cc->cout, seed + 4, -0.5f, 0.5f);
+    fn_conv_desc d = {.kh = cc->k,
+                      .kw = cc->k,
+                      .stride = cc->stride,
+                      .padding = cc->pad,
+                      .cin = cc->cin,
+                      .cout = cc->cout,
+                      .depthwise = cc->depthwise,
+                      .weights = w,
+                      .bias = cc->epi & 1 ? b : NULL,
+                      .scale = cc->epi & 2 ? s : NULL,
+                      .shift = cc->epi & 4 ? t : NULL,
+                      .act = cc->act,
+                      .alpha = 0.1f};
+    int oh, ow;
+    assert_int_equal(fn_conv_shape(&d, cc->h, cc->w, &oh, &ow), 0);
+    size_t xn = (size_t)cc->n * cc->h * cc->w * cc->cin, yn = (size_t)cc->n * oh * ow * cc->cout;
+    /* Inputs up to +-4 so that ReLU6 clips a good share of the outputs. */
+    fn_tensor x = fn_tensor_make(cc->n, cc->h, cc->w, cc->cin, rnd(xn, seed, -4.0f, 4.0f));
+    fn_tensor yr = fn_tensor_make(cc->n, oh, ow, cc->cout, zeros(yn));
+    fn_tensor yf = fn_tensor_make(cc->n, oh, ow, cc->cout, zeros(yn));
+    fn_tensor yg = fn_tensor_make(cc->n, oh, ow, cc->cout, zeros(yn));
+    exec_pair p;
+    pair_open(&p, threads);
+    fn_ref_conv2d(&p.ref, &x, &d, &yr);
+    /* The per-op slot may decline a case (when oneDNN has only its reference
+     * kernel for it on NHWC); the graph must always run. */
+    int declined = FAST->conv2d(&p.fast, &x, &d, &yf) != 0;
+    DECLINED += declined;
+    fn_graph *g = fn_graph_new(cc->h, cc->w, cc->cin);
+    assert_true(fn_graph_conv(g, 0, &d) > 0 && fn_graph_ok(g));
+    if (FAST->graph_run(&p.fast, g, &x, &yg) != 0)
+        fail_msg("%s: the backend refused the one-conv graph", what);
+    char w2[300];
+    snprintf(w2, sizeof w2, "%s (per op)", what);
+    if (!declined) check_nse(yf.data, yr.data, yn, w2);
+    snprintf(w2, sizeof w2, "%s (graph)", what);
+    check_nse(yg.data, yr.data, yn, w2);
+    fn_graph_free(g);
+    pair_close(&p);
+    free(x.data), free(yr.data), free(yf.data), free(yg.data);
+    free(w), free(b), free(s), free(t);
+}
+
+static uint64_t lcg(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+/* Every kernel size, stride, padding, epilogue and activation, over odd and
+ * even sizes, 3 to 1024 channels, batch 1 and 3, depthwise and not. The
+ * parameters cycle with different periods so that all 32 combinations of
+ * epilogue x activation meet every kernel size; channel counts and sizes
+ * are drawn, with the work capped so the reference stays quick. */
+static void test_conv_against_reference(void **state) {
+    (void)state;
+    WORST = 0;
+    static const int KS[] = {1, 3, 5, 7};
+    static const int CH[] = {3, 4, 8, 16, 24, 32, 40, 64, 96, 128, 256, 512, 1024};
+    static const int SZ[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 35};
+    uint64_t r = 12345;
+    int cases = 0;
+    for (int i = 0; i < 256; i++) {
+        conv_case cc = {0};
+        cc.epi = i % 8;
+        cc.act = (fn_act)((i / 8) % 4);
+        cc.k = KS[(i / 32) % 4];
+        cc.stride = 1 + i % 2;
+        cc.pad = (i / 2) % 2 ? FN_PAD_VALID : FN_PAD_SAME;
+        cc.depthwise = i % 5 == 0;
+        cc.n = (i / 3) % 2 ? 3 : 1;
+        for (int tries = 0;; tries++) {
+            cc.cin = CH[lcg(&r) % 13];
+            cc.cout = cc.depthwise ? cc.cin : CH[lcg(&r) % 13];
+            cc.h = SZ[lcg(&r) % 11];
+            cc.w = SZ[lcg(&r) % 11];
+            if (cc.pad == FN_PAD_VALID && (cc.h < cc.k || cc.w < cc.k)) continue;
+            double macs = (double)cc.n * cc.h * cc.w * cc.cout * cc.k * cc.k * (cc.depthwise ? 1 : cc.cin);
+            if (macs <= 2e7 || tries > 50) break;
+        }
+        if (cc.pad == FN_PAD_VALID && (cc.h < cc.k || cc.w < cc.k)) cc.h = cc.w = cc.k;
+        run_conv_case(&cc, 1 + i % 2, 1000 + (uint64_t)i);
+        cases++;
+    }
+    /* The ResNet's own layers and TF's asymmetric stride-2 SAME padding. */
+    const conv_case fixed[] = {
+        {1, 150, 150, 3, 32, 7, 2, 0, 7, FN_PAD_VALID, FN_ACT_RELU},
+        {3, 35, 35, 32, 64, 3, 2, 0, 7, FN_PAD_VALID, FN_ACT_RELU},
+        {1, 4, 4, 256, 256, 3, 2, 0, 7, FN_PAD_VALID, FN_ACT_RELU},
+        {2, 16, 16, 32, 32, 3, 2, 0, 1, FN_PAD_SAME, FN_ACT_RELU6},
+        {2, 16, 16, 32, 32, 3, 2, 1, 6, FN_PAD_SAME, FN_ACT_RELU6},
+        {1, 12, 10, 1024, 1024, 3, 2, 1, 7, FN_PAD_SAME, FN_ACT_LEAKY},
+        {1, 6, 6, 1024, 64, 1, 1, 0, 3, FN_PAD_SAME, FN_ACT_NONE},
+    };
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++, cases++)
+        run_conv_case(&fixed[i], 1 + (int)(i % 2), 5000 + i);
+    printf("backend %s: %d convolutions match the reference (worst NSE %.2g); the per-op slot declined %d\n",
+           FAST->name, cases, WORST, DECLINED);
+    assert_true(DECLINED * 10 < cases);
+}
+
+/* ---------------------------------------------------------------- dense */
+
+static void test_dense_against_reference(void **state) {
+    (void)state;
+    WORST = 0;
+    static const int INS[] = {1, 7, 128, 256, 1000}, OUTS[] = {1, 5, 128, 300};
+    int cases = 0;
+    for (int i = 0; i < 5 * 4 * 2 * 2; i++) {
+        int in = INS[i % 5], out = OUTS[(i / 5) % 4], n = (i / 20) % 2 ? 3 : 1, with_bias = (i / 40) % 2;
+        /* Sometimes a [n, 2, 2, c] input, read as rows of h*w*c (NHWC order). */
+        int h = in % 4 == 0 && i % 3 == 0 ? 2 : 1, c = in / (h * h);
+        float *w = rnd((size_t)in * out, 77 + i, -0.2f, 0.2f), *b = rnd((size_t)out, 78 + i, -1, 1);
+        fn_tensor x = fn_tensor_make(n, h, h, c, rnd((size_t)n * in, 79 + i, -2, 2));
+        fn_tensor yr = fn_tensor_make(n, 1, 1, out, zeros((size_t)n * out));
+        fn_tensor yf = fn_tensor_make(n, 1, 1, out, zeros((size_t)n * out));
+        fn_tensor yg = fn_tensor_make(n, 1, 1, out, zeros((size_t)n * out));
+        char what[128];
+        snprintf(what, sizeof what, "dense n%d [%dx%dx%d] -> %d, bias %d", n, h, h, c, out, with_bias);
+        exec_pair p;
+        pair_open(&p, 1 + i % 2);
+        const float *bias = with_bias ? b : NULL;
+        fn_ref_dense(&p.ref, &x, w, bias, &yr);
+        if (FAST->dense(&p.fast, &x, w, bias, &yf) != 0) fail_msg("%s: refused per op", what);
+        fn_graph *g = fn_graph_new(h, h, c);
+        assert_true(fn_graph_dense(g, 0, w, bias, out) > 0 && fn_graph_ok(g));
+        if (FAST->graph_run(&p.fast, g, &x, &yg) != 0) fail_msg("%s: refused as a graph", what);
+        check_nse(yf.data, yr.data, (size_t)n * out, what);
+        check_nse(yg.data, yr.data, (size_t)n * out, what);
+        fn_graph_free(g);
+        pair_close(&p);
+        free(w), free(b), free(x.data), free(yr.data), free(yf.data), free(yg.data);
+        cases++;
+    }
+    printf("backend %s: %d dense layers match the reference (worst NSE %.2g)\n", FAST->name, cases, WORST);
+}
+
+/* ---------------------------------------------------------------- graphs */
+
+/* Run g on a random input with both backends; compare the outputs. */
+static void check_graph(const fn_graph *g, int n, int threads, uint64_t seed, const char *what) {
+    assert_true(fn_graph_ok(g));
+    int oh, ow, oc;
+    fn_graph_shape(g, g->n_ops, &oh, &ow, &oc);
+    size_t xn = (size_t)n * g->h * g->w * g->c, yn = (size_t)n * oh * ow * oc;
+    fn_tensor x = fn_tensor_make(n, g->h, g->w, g->c, rnd(xn, seed, -2.0f, 2.0f));
+    fn_tensor yr = fn_tensor_make(n, oh, ow, oc, zeros(yn)), yf = fn_tensor_make(n, oh, ow, oc, zeros(yn));
+    exec_pair p;
+    pair_open(&p, threads);
+    assert_int_equal(fn_graph_run_ops(&p.ref, g, &x, &yr), 0);
+    if (FAST->graph_run(&p.fast, g, &x, &yf) != 0) fail_msg("%s: the backend refused the graph", what);
+    check_nse(yf.data, yr.data, yn, what);
+    /* A second run reuses the compiled plan and must give the same bits. */
+    float *again = zeros(yn);
+    fn_tensor ya = fn_tensor_make(n, oh, ow, oc, again);
+    fn_arena_reset(&p.fast_arena);
+    assert_int_equal(FAST->graph_run(&p.fast, g, &x, &ya), 0);
+    if (memcmp(again, yf.data, yn * sizeof(float)) != 0) fail_msg("%s: a second run differs", what);
+    pair_close(&p);
+    free(x.data), free(yr.data), free(yf.data), free(again);
+}
+
+/* Convolution parameters owned by a test graph. */
+typedef struct conv_store {
+    fn_conv_desc d[16];
+    float *mem[64];
+    int nd, nm;
+} conv_store;
+
+static const fn_conv_desc *make_conv(conv_store *cs, int k, int stride, fn_padding pad, int cin, int cout,
+                                     fn_act act, uint64_t seed) {
+    float ws = sqrtf(3.0f / (float)(k * k * cin));
+    float *w = rnd((size_t)k * k * cin * cout, seed, -ws, ws), *b = rnd((size_t)cout, seed + 1, -0.3f, 0.3f);
+    float *s = rnd((size_t)cout, seed + 2, 0.5f, 1.5f), *t = rnd((size_t)cout, seed + 3, -0.3f, 0.3f);
+    cs->mem[cs->nm++] = w, cs->mem[cs->nm++] = b, cs->mem[cs->nm++] = s, cs->mem[cs->nm++] = t;
+    fn_conv_desc *d = &cs->d[cs->nd++];
+    *d = (fn_conv_desc){.kh = k,
+                        .kw = k,
+                        .stride = stride,
+                        .padding = pad,
+                        .cin = cin,
+                        .cout = cout,
+                        .weights = w,
+                        .bias = b,
+                        .scale = s,
+                        .shift = t,
+                        .act = act};
+    return d;
+}
+
+static void store_free(conv_store *cs) {
+    for (int i = 0; i < cs->nm; i++) free(cs->mem[i]);
+    cs->nm = cs->nd = 0;
+}
+
+static void test_graph_pools(void **state) {
+    (void)state;
+    WORST = 0;
+    int cases = 0;
+    for (int i = 0; i < 96; i++) {
+        int k = 1 + i % 3, s = 1 + (i / 3) % 2, h = 3 + (i * 7) % 9, w = 3 + (i * 5) % 10,
+            c = (i % 4 + 1) * 8;
+        fn_padding pad = (i / 6) % 2 ? FN_PAD_SAME : FN_PAD_VALID;
+        fn_op_kind kind = (i / 12) % 2 ? FN_OP_AVGPOOL : FN_OP_MAXPOOL;
+        int after_conv = (i / 24) % 2, n = (i / 48) % 2 ? 3 : 1;
+        conv_store cs = {0};
+        fn_graph *g = fn_graph_new(h, w, c);
+        int v = after_conv
+                    ? fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, 32, FN_ACT_NONE, 40 + i))
+                    : 0;
+        fn_graph_pool(g, v, kind, k, s, pad);
+        char what[128];
+        snprintf(what, sizeof what, "%s pool %dx%d/%d %s on n%d %dx%dx%d%s",
+                 kind == FN_OP_MAXPOOL ? "max" : "avg", k, k, s, pad == FN_PAD_SAME ? "SAME" : "VALID", n, h,
+                 w, c, after_conv ? " after a conv" : "");
+        check_graph(g, n, 1 + i % 2, 900 + i, what);
+        fn_graph_free(g);
+        store_free(&cs);
+        cases++;
+    }
+    /* Global mean, alone and between a conv and a dense layer. */
+    for (int i = 0; i < 8; i++, cases++) {
+        int h = 1 + i, c = 16 * (1 + i % 3);
+        conv_store cs = {0};
+        float *fc = rnd((size_t)c * 10, 5 + i, -0.3f, 0.3f);
+        fn_graph *g = fn_graph_new(h, h + 1, c);
+        int v = i % 2 ? fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, c, FN_ACT_RELU, 60 + i)) : 0;
+        v = fn_graph_global_mean(g, v);
+        if (i % 4 >= 2) fn_graph_dense(g, v, fc, NULL, 10);
+        check_graph(g, 1 + 2 * (i % 2), 1 + i % 2, 70 + i, "global mean");
+        fn_graph_free(g);
+        store_free(&cs);
+        free(fc);
+    }
+    printf("backend %s: %d pooling graphs match the reference (worst NSE %.2g)\n", FAST->name, cases, WORST);
+}
+
+/* Residual adds: fused into the conv in place, fused with a copy (the
+ * shortcut lives on), zero-extended in channels (a down block), in space
+ * (the main path one pixel smaller), with the user's input as the shortcut,
+ * and adds that follow no conv; every activation after the add. */
+static void test_graph_residual_adds(void **state) {
+    (void)state;
+    WORST = 0;
+    int cases = 0;
+    for (int i = 0; i < 4 * 6; i++) {
+        fn_act act = (fn_act)(i % 4);
+        int variant = i / 4, n = 1 + 2 * (i % 2), h = 9, c = 16;
+        conv_store cs = {0};
+        fn_graph *g = NULL;
+        const char *name = "";
+        if (variant == 0) { /* a plain residual block: conv accumulates over its shortcut in place */
+            name = "in place";
+            g = fn_graph_new(h, h, c);
+            int x = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, 32, FN_ACT_RELU, 100 + i));
+            int m = fn_graph_conv(g, x, make_conv(&cs, 3, 1, FN_PAD_SAME, 32, 32, FN_ACT_RELU, 110 + i));
+            m = fn_graph_conv(g, m, make_conv(&cs, 3, 1, FN_PAD_SAME, 32, 32, FN_ACT_NONE, 120 + i));
+            fn_graph_add(g, m, x, act, 0.1f);
+        } else if (variant == 1) { /* the shortcut is used again after the add: copied */
+            name = "copied shortcut";
+            g = fn_graph_new(h, h, c);
+            int x = fn_graph_conv(g, 0, make_conv(&cs, 1, 1, FN_PAD_SAME, c, 32, FN_ACT_RELU, 130 + i));
+            int m = fn_graph_conv(g, x, make_conv(&cs, 3, 1, FN_PAD_SAME, 32, 32, FN_ACT_NONE, 140 + i));
+            int y = fn_graph_add(g, x, m, act, 0.1f);
+            fn_graph_add(g, y, x, act, 0.1f);
+        } else if (variant == 2) { /* down block, same size: shortcut zero-extended in channels */
+            name = "down block, channels";
+            g = fn_graph_new(h, h, c);
+            int sc = fn_graph_pool(g, 0, FN_OP_AVGPOOL, 2, 2, FN_PAD_VALID);
+            int m = fn_graph_conv(g, 0, make_conv(&cs, 3, 2, FN_PAD_VALID, c, 32, FN_ACT_RELU, 150 + i));
+            m = fn_graph_conv(g, m, make_conv(&cs, 3, 1, FN_PAD_SAME, 32, 32, FN_ACT_NONE, 160 + i));
+            fn_graph_add(g, m, sc, act, 0.1f);
+        } else if (variant == 3) { /* down block, main path one pixel smaller: not fusable */
+            name = "down block, space";
+            g = fn_graph_new(8, 8, c);
+            int x = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, 32, FN_ACT_RELU, 170 + i));
+            int sc = fn_graph_pool(g, x, FN_OP_AVGPOOL, 2, 2, FN_PAD_VALID);
+            int m = fn_graph_conv(g, x, make_conv(&cs, 3, 2, FN_PAD_VALID, 32, 64, FN_ACT_RELU, 180 + i));
+            m = fn_graph_conv(g, m, make_conv(&cs, 3, 1, FN_PAD_SAME, 64, 64, FN_ACT_NONE, 190 + i));
+            fn_graph_add(g, m, sc, act, 0.1f);
+        } else if (variant == 4) { /* the graph's input as the shortcut */
+            name = "input shortcut";
+            g = fn_graph_new(h, h + 2, c);
+            int m = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, c, FN_ACT_NONE, 200 + i));
+            fn_graph_add(g, 0, m, act, 0.1f);
+        } else { /* two adds of partial shapes: each input covers only part of the output */
+            name = "partial shapes";
+            g = fn_graph_new(h, h, c);
+            int a = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_VALID, c, 48, FN_ACT_NONE, 210 + i));
+            int b = fn_graph_conv(g, 0, make_conv(&cs, 1, 1, FN_PAD_SAME, c, 32, FN_ACT_RELU, 220 + i));
+            int y = fn_graph_add(g, a, b, act, 0.1f);
+            fn_graph_add(g, y, b, FN_ACT_NONE, 0.0f);
+        }
+        char what[128];
+        snprintf(what, sizeof what, "residual add (%s), %s, n%d", name, ACT_NAME[act], n);
+        check_graph(g, n, 1 + (i / 2) % 2, 300 + i, what);
+        fn_graph_free(g);
+        store_free(&cs);
+        cases++;
+    }
+    printf("backend %s: %d residual graphs match the reference (worst NSE %.2g)\n", FAST->name, cases, WORST);
+}
+
+/* ---------------------------------------------------------------- the network */
+
+typedef struct net_fixture {
+    facenet_ctx *ctx;
+    facenet_model *model;
+    facenet_image chips[44];
+    int n_chips;
+} net_fixture;
+
+static int rect_of(const fn_json *r, int *x, int *y, int *w, int *h) {
+    int64_t v[4];
+    const char *k[4] = {"x", "y", "w", "h"};
+    for (int i = 0; i < 4; i++)
+        if (!fn_json_int64(fn_json_get(r, k[i]), &v[i])) return -1;
+    *x = (int)v[0], *y = (int)v[1], *w = (int)v[2], *h = (int)v[3];
+    return 0;
+}
+
+/* The 22 golden faces, each as its 150x150 window and as face-api's crop. */
+static int load_chips(net_fixture *f, const char *photo_dir) {
+    size_t len;
+    char *text = (char *)test_read_file(test_source_path("tests/golden/faceapi_demo.json"), &len);
+    fn_error e;
+    fn_json *golden = text ? fn_json_parse(text, len, &e) : NULL;
+    free(text);
+    if (!golden) return -1;
+    const fn_json *photos = fn_json_get(golden, "photos");
+    for (size_t p = 0; photos && p < photos->count; p++) {
+        const fn_json *ph = &photos->items[p];
+        char path[4200];
+        snprintf(path, sizeof path, "%.4000s/%.100s", photo_dir, fn_json_get(ph, "file")->str);
+        facenet_image img = {0};
+        if (fn_image_load(path, &img, &e) != FACENET_OK) break;
+        const fn_json *ssd = fn_json_get(ph, "ssd");
+        for (size_t i = 0; i < ssd->count && f->n_chips + 2 <= 44; i++) {
+            const char *keys[2] = {"chip150_rect", "descriptor_rect"};
+            for (int k = 0; k < 2; k++) {
+                int x, y, w, h;
+                if (rect_of(fn_json_get(&ssd->items[i], keys[k]), &x, &y, &w, &h) == 0 &&
+                    facenet_image_crop(f->ctx, &img, x, y, w, h, &f->chips[f->n_chips]) == FACENET_OK)
+                    f->n_chips++;
+            }
+        }
+        facenet_image_free(&img);
+    }
+    fn_json_free(golden);
+    return f->n_chips == 44 ? 0 : -1;
+}
+
+/* The embedding network on the golden chips: the compiled graph directly
+ * (so that a fall-back cannot hide), and the library's whole embedding path
+ * (preprocessing, batches of 16 and the rest). */
+static void test_resnet29_golden_chips(void **state) {
+    (void)state;
+    const char *mp = test_model_path("dlib_resnet29.safetensors");
+    const char *ph = mp ? test_model_path("face-api-1.7.15/demo/sample1.jpg") : NULL;
+    if (!mp || !ph) {
+        skip();
+        return;
+    }
+    static char dir[4096];
+    snprintf(dir, sizeof dir, "%s", ph);
+    *strrchr(dir, '/') = '\0';
+    net_fixture f = {0};
+    facenet_ctx_params cp = facenet_ctx_default_params();
+    cp.n_threads = 2;
+    assert_int_equal(facenet_ctx_create(&cp, &f.ctx), FACENET_OK);
+    assert_int_equal(facenet_model_load(f.ctx, test_model_path("dlib_resnet29.safetensors"), &f.model),
+                     FACENET_OK);
+    assert_int_equal(load_chips(&f, dir), 0);
+    const fn_graph *g = fn_resnet29_graph(f.model->net);
+    assert_non_null(g);
+    /* The 22 windows (no resize) as one input; the reference once. */
+    const fn_norm norm = {{fn_resnet29_mean[0], fn_resnet29_mean[1], fn_resnet29_mean[2]}, 255.0f};
+    const size_t chip_floats = (size_t)150 * 150 * 3;
+    float *in = zeros(22 * chip_floats), yr[22 * 128], er[44 * 128];
+    exec_pair p;
+    pair_open(&p, 2);
+    for (int i = 0; i < 22; i++)
+        assert_int_equal(fn_to_input(&p.ref, &f.chips[2 * i], 150, 1, &norm, in + i * chip_floats), 0);
+    fn_tensor xr = fn_tensor_make(22, 150, 150, 3, in), tr = fn_tensor_make(22, 1, 1, 128, yr);
+    assert_int_equal(fn_graph_run_ops(&p.ref, g, &xr, &tr), 0);
+    fn_error e;
+    assert_int_equal(fn_embed_batch(f.model, &p.ref, f.chips, 44, er, FACENET_EMBED_RAW, &e), FACENET_OK);
+    pair_close(&p);
+    for (int threads = 1; threads <= 2; threads++) {
+        pair_open(&p, threads);
+        /* The compiled graph in batches of 16, 5 and 1. */
+        const int batches[3][2] = {{0, 16}, {16, 5}, {21, 1}};
+        double worst = 0;
+        for (int b = 0; b < 3; b++) {
+            int first = batches[b][0], nb = batches[b][1];
+            float yf[16 * 128];
+            fn_tensor x = fn_tensor_make(nb, 150, 150, 3, in + first * chip_floats);
+            fn_tensor tf = fn_tensor_make(nb, 1, 1, 128, yf);
+            fn_arena_reset(&p.fast_arena);
+            assert_int_equal(FAST->graph_run(&p.fast, g, &x, &tf), 0);
+            for (int i = 0; i < nb; i++) {
+                double err = test_nse(yf + i * 128, yr + (first + i) * 128, 128);
+                worst = fmax(worst, err);
+                if (!(err <= NSE_MAX))
+                    fail_msg("chip %d, %d thread(s): NSE %.3g > %g", first + i, threads, err, NSE_MAX);
+            }
+        }
+        /* The whole embedding path, all 44 chips (batches of 16, 16, 12). */
+        float ef[44 * 128];
+        assert_int_equal(fn_embed_batch(f.model, &p.fast, f.chips, 44, ef, FACENET_EMBED_RAW, &e),
+                         FACENET_OK);
+        double all = test_nse(ef, er, 44 * 128);
+        if (!(all <= NSE_MAX)) fail_msg("embedding path, %d thread(s): NSE %.3g > %g", threads, all, NSE_MAX);
+        printf("backend %s, %d thread(s): 22 golden chips, worst NSE per chip %.3g; 44 chips through the "
+               "embedding path: NSE %.3g\n",
+               FAST->name, threads, worst, all);
+        pair_close(&p);
+    }
+    free(in);
+    for (int i = 0; i < f.n_chips; i++) facenet_image_free(&f.chips[i]);
+    facenet_model_free(f.model);
+    facenet_ctx_free(f.ctx);
+}
+
+int main(void) {
+    FAST = fn_backend_fast();
+    if (!FAST) {
+        printf("SKIP: this library has no fast backend (built with FACENET_BACKEND=ref or without oneDNN)\n");
+        return TEST_SKIP_CODE;
+    }
+    POOL2 = fn_pool_create(2);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_against_reference),
+        cmocka_unit_test(test_dense_against_reference),
+        cmocka_unit_test(test_graph_pools),
+        cmocka_unit_test(test_graph_residual_adds),
+        cmocka_unit_test(test_resnet29_golden_chips),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    fn_pool_free(POOL2);
+    return rc;
+}
