@@ -18,11 +18,11 @@ typedef struct fn_resnet29 fn_resnet29;
 /* The face-api / dlib input normalisation. */
 extern const float fn_resnet29_mean[3];
 
-/* x: [n,150,150,3] normalised input. out: n x 128 raw outputs (not
- * normalised). Scratch comes from ex->arena. */
 /* The forward pass as a graph (engine/graph.h), for tests and tools. */
 const fn_graph *fn_resnet29_graph(const fn_resnet29 *net);
 
+/* x: [n,150,150,3] normalised input. out: n x 128 raw outputs (not
+ * normalised). Scratch comes from ex->arena. */
 facenet_status fn_resnet29_forward(const fn_resnet29 *net, const fn_exec *ex, const fn_tensor *x, float *out,
                                    fn_error *e);
 
