@@ -350,7 +350,7 @@ static void test_graph_residual_adds(void **state) {
     (void)state;
     WORST = 0;
     int cases = 0;
-    for (int i = 0; i < 4 * 6; i++) {
+    for (int i = 0; i < 4 * 7; i++) {
         fn_act act = (fn_act)(i % 4);
         int variant = i / 4, n = 1 + 2 * (i % 2), h = 9, c = 16;
         conv_store cs = {0};
@@ -390,6 +390,14 @@ static void test_graph_residual_adds(void **state) {
             g = fn_graph_new(h, h + 2, c);
             int m = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, c, FN_ACT_NONE, 200 + i));
             fn_graph_add(g, 0, m, act, 0.1f);
+        } else if (variant == 6) { /* a conv followed by an add that is not its own: no fusion */
+            name = "unrelated add";
+            g = fn_graph_new(h, h, c);
+            int a = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, c, FN_ACT_NONE, 230 + i));
+            int b = fn_graph_conv(g, 0, make_conv(&cs, 1, 1, FN_PAD_SAME, c, c, FN_ACT_RELU, 240 + i));
+            int x = fn_graph_conv(g, 0, make_conv(&cs, 3, 1, FN_PAD_SAME, c, c, FN_ACT_NONE, 250 + i));
+            int y = fn_graph_add(g, a, b, act, 0.1f);
+            fn_graph_add(g, y, x, FN_ACT_NONE, 0.0f);
         } else { /* two adds of partial shapes: each input covers only part of the output */
             name = "partial shapes";
             g = fn_graph_new(h, h, c);

@@ -320,8 +320,8 @@ static int compile_conv(compiler *c, int i) {
      * this shape, become post-ops? */
     int j = i + 1, other = -1;
     if (j < g->n_ops && g->ops[j].kind == FN_OP_ADD && c->uses[o] == 1 &&
-        g->ops[j].in[0] != g->ops[j].in[1] && g->ops[j].h == op->h && g->ops[j].w == op->w &&
-        g->ops[j].c == op->c)
+        (g->ops[j].in[0] == o || g->ops[j].in[1] == o) && g->ops[j].in[0] != g->ops[j].in[1] &&
+        g->ops[j].h == op->h && g->ops[j].w == op->w && g->ops[j].c == op->c)
         other = g->ops[j].in[0] == o ? g->ops[j].in[1] : g->ops[j].in[0];
     const fn_graph_op *add = other >= 0 ? &g->ops[j] : NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -635,8 +635,12 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
             /* Keep only the key: the marker that this graph does not compile. */
             fn_dnnl_plan *f = calloc(1, sizeof *f);
             if (f) {
-                *f = (fn_dnnl_plan){
-                    .g = g, .ops = p->ops, .n_ops = p->n_ops, .n = n, .threads = threads, .failed = 1};
+                *f = (fn_dnnl_plan){.g = g,
+                                    .ops = p->ops,
+                                    .n_ops = p->n_ops,
+                                    .n = n,
+                                    .threads = threads,
+                                    .failed = 1};
                 p->ops = NULL;
             }
             plan_free(p);
@@ -672,10 +676,10 @@ static fn_dnnl_plan *plan_get(fn_dnnl_state *st, const fn_graph *g, int n, int t
     return p;
 }
 
-static int plan_run(fn_dnnl_state *st, const fn_dnnl_plan *p, fn_arena *arena, const fn_tensor *x,
-                    fn_tensor *y) {
-    unsigned char *base = (unsigned char *)fn_arena_floats(arena, p->total / sizeof(float) + 1);
-    if (!base) return -1;
+/* Point the plan's memory objects at the workspace and the caller's
+ * tensors, and run its steps. */
+static int plan_exec(fn_dnnl_state *st, const fn_dnnl_plan *p, unsigned char *base, const fn_tensor *x,
+                     fn_tensor *y) {
     for (int i = 0; i < p->n_mems; i++) {
         const pmem *m = &p->mems[i];
         void *h = m->buf == BUF_IN        ? (void *)x->data
@@ -702,7 +706,9 @@ int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, 
     fn_dnnl_threads t;
     int threads = fn_dnnl_threads_enter(ex, &t);
     const fn_dnnl_plan *p = plan_get(st, g, x->n, threads);
-    int rc = p && !p->failed ? plan_run(st, p, ex->arena, x, y) : -1;
+    unsigned char *base =
+        p && !p->failed ? (unsigned char *)fn_arena_floats(ex->arena, p->total / sizeof(float) + 1) : NULL;
+    int rc = base ? plan_exec(st, p, base, x, y) : -1;
     fn_dnnl_threads_leave(&t);
     return rc;
 }
