@@ -84,15 +84,15 @@ facenet_status facenet_pipeline_create(facenet_ctx *ctx, const facenet_model *de
     pl->lmk = landmarks;
     pl->emb = p.embed ? embedder : NULL;
     pl->p = p;
-    pl->ex.backend = fn_backend_default();
-    pl->ex.pool = ctx->pool;
-    pl->ex.arena = &pl->arena;
+    if (fn_exec_init(&pl->ex, fn_backend_default(), ctx->pool, &pl->arena) != 0)
+        fn_log(ctx, FACENET_LOG_WARN, "the fast backend could not start; the pipeline uses the reference");
     *out = pl;
     return fn_ctx_report(ctx, &e);
 }
 
 void facenet_pipeline_free(facenet_pipeline *p) {
     if (!p) return;
+    fn_exec_release(&p->ex);
     fn_arena_free(&p->arena);
     free(p);
 }
