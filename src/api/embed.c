@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "nets/nets.h"
 #include "nets/preprocess.h"
 #include "nets/resnet29.h"
 
@@ -44,7 +45,7 @@ facenet_status fn_embed_batch(const facenet_model *m, const fn_exec *ex, const f
                 return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing chip %d", start + i);
         fn_tensor x = fn_tensor_make(nb, size, size, 3, in);
         float *o = out + (size_t)start * dim;
-        facenet_status st = fn_resnet29_forward(m->net, ex, &x, o, e);
+        facenet_status st = fn_embedding_forward(m, ex, &x, o, e);
         if (st != FACENET_OK) return st;
         if (!(flags & FACENET_EMBED_RAW)) fn_l2_normalize(o, nb, dim, 1e-12f);
     }

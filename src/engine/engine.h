@@ -81,6 +81,16 @@ struct fn_backend {
     int (*graph_run)(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
     void *(*state_create)(void);
     void (*state_free)(void *state);
+    /* Training (engine/backward.h): weights change between calls, so these
+     * cache nothing by weight contents. Same 0 / nonzero contract. */
+    int (*conv2d_train)(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y);
+    int (*conv2d_backward_data)(const fn_exec *ex, const fn_tensor *dy, const fn_conv_desc *d, fn_tensor *dx);
+    int (*conv2d_backward_weights)(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy,
+                                   const fn_conv_desc *d, float *dw, float *dbias);
+    int (*maxpool_backward)(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, int k, int stride,
+                            fn_padding pad, fn_tensor *dx);
+    int (*avgpool_backward)(const fn_exec *ex, const fn_tensor *dy, int k, int stride, fn_padding pad,
+                            fn_tensor *dx);
 };
 
 extern const fn_backend fn_backend_ref;

@@ -14,6 +14,11 @@ static const fn_arch_info ARCHS[] = {
     {"dlib_resnet29", FN_ARCH_EMBEDDING, "embedding", 150,
      "rgb; pad_square=center; resize=tf_bilinear_legacy; x=(v-" FACEAPI_MEAN ")/255", 128,
      RESNET29_THRESHOLD, "conv32_down/conv/filters", NULL, 0},
+    /* Trained by facenet (train/net.c): no TF.js weights to recognise, and
+     * no threshold of its own until an evaluation writes one. */
+    {"facenet_small", FN_ARCH_EMBEDDING, "embedding", 64,
+     "rgb; pad_square=center; resize=tf_bilinear_legacy; x=(v-" FACEAPI_MEAN ")/255", 128, 0.6f,
+     "res128_down/conv1/conv/filters", NULL, 0},
     {"ssd_mobilenetv1", FN_ARCH_DETECTOR, "detector", 512,
      "rgb; pad_square=end; resize=tf_bilinear_legacy; x=v/127.5-1", 0, 0.0f, "Output/extra_dim", NULL, 0},
     {"face_landmark_68", FN_ARCH_LANDMARKS, "landmarks", 112,

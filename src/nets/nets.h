@@ -6,6 +6,7 @@
 #define FN_NETS_H
 
 #include "core/core.h"
+#include "engine/engine.h"
 #include "model/model.h"
 
 typedef struct fn_net_ops {
@@ -16,5 +17,10 @@ typedef struct fn_net_ops {
 
 /* The ops for an architecture, or NULL if the library cannot run it. */
 const fn_net_ops *fn_net_ops_find(const char *arch);
+
+/* An embedding network's forward pass, whichever it is: x [n, s, s, 3]
+ * normalised input (s = m->input_size), out n x m->embedding_dim raw. */
+facenet_status fn_embedding_forward(const facenet_model *m, const fn_exec *ex, const fn_tensor *x, float *out,
+                                    fn_error *e);
 
 #endif

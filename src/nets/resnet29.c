@@ -41,7 +41,7 @@ typedef struct block {
     int down;
 } block;
 
-#define N_BLOCKS 14
+#define N_BLOCKS FN_RESNET29_BLOCKS
 
 struct fn_resnet29 {
     fn_conv_desc stem;
@@ -50,20 +50,18 @@ struct fn_resnet29 {
     fn_graph *graph; /* the forward pass, over the descriptors above */
 };
 
-static const struct {
-    const char *name;
-    int cin, cout, down;
-} BLOCKS[N_BLOCKS] = {
+const fn_resnet_block fn_resnet29_blocks[N_BLOCKS] = {
     {"conv32_1", 32, 32, 0},        {"conv32_2", 32, 32, 0},     {"conv32_3", 32, 32, 0},
     {"conv64_down", 32, 64, 1},     {"conv64_1", 64, 64, 0},     {"conv64_2", 64, 64, 0},
     {"conv64_3", 64, 64, 0},        {"conv128_down", 64, 128, 1}, {"conv128_1", 128, 128, 0},
     {"conv128_2", 128, 128, 0},     {"conv256_down", 128, 256, 1}, {"conv256_1", 256, 256, 0},
     {"conv256_2", 256, 256, 0},     {"conv256_down_out", 256, 256, 1},
 };
+#define BLOCKS fn_resnet29_blocks
 
 /* Bind "<prefix>/conv/filters", "/conv/bias", "/scale/weights", "/scale/biases". */
-static facenet_status bind_conv(facenet_model *m, const char *prefix, int k, int cin, int cout, int stride,
-                                fn_padding pad, fn_act act, fn_conv_desc *d, fn_error *e) {
+facenet_status fn_resnet_bind_conv(facenet_model *m, const char *prefix, int k, int cin, int cout, int stride,
+                                   fn_padding pad, fn_act act, fn_conv_desc *d, fn_error *e) {
     char name[128];
     const int64_t wshape[4] = {k, k, cin, cout}, vshape[1] = {cout};
     memset(d, 0, sizeof *d);
@@ -112,17 +110,18 @@ static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     fn_resnet29 *net = calloc(1, sizeof *net);
     if (!net) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
     facenet_status st =
-        bind_conv(m, "conv32_down", 7, 3, 32, 2, FN_PAD_VALID, FN_ACT_RELU, &net->stem, e);
+        fn_resnet_bind_conv(m, "conv32_down", 7, 3, 32, 2, FN_PAD_VALID, FN_ACT_RELU, &net->stem, e);
     for (int i = 0; st == FACENET_OK && i < N_BLOCKS; i++) {
         char prefix[96];
         block *b = &net->blocks[i];
         b->down = BLOCKS[i].down;
         snprintf(prefix, sizeof prefix, "%s/conv1", BLOCKS[i].name);
-        st = bind_conv(m, prefix, 3, BLOCKS[i].cin, BLOCKS[i].cout, b->down ? 2 : 1,
-                       b->down ? FN_PAD_VALID : FN_PAD_SAME, FN_ACT_RELU, &b->c1, e);
+        st = fn_resnet_bind_conv(m, prefix, 3, BLOCKS[i].cin, BLOCKS[i].cout, b->down ? 2 : 1,
+                                 b->down ? FN_PAD_VALID : FN_PAD_SAME, FN_ACT_RELU, &b->c1, e);
         if (st != FACENET_OK) break;
         snprintf(prefix, sizeof prefix, "%s/conv2", BLOCKS[i].name);
-        st = bind_conv(m, prefix, 3, BLOCKS[i].cout, BLOCKS[i].cout, 1, FN_PAD_SAME, FN_ACT_NONE, &b->c2, e);
+        st = fn_resnet_bind_conv(m, prefix, 3, BLOCKS[i].cout, BLOCKS[i].cout, 1, FN_PAD_SAME, FN_ACT_NONE,
+                                 &b->c2, e);
     }
     const int64_t fshape[2] = {256, FN_RESNET29_DIM};
     if (st == FACENET_OK && !(net->fc = fn_model_weights(m, "fc", 2, fshape, e))) st = e->status;

@@ -15,6 +15,22 @@ typedef struct fn_resnet29 fn_resnet29;
 #define FN_RESNET29_INPUT 150
 #define FN_RESNET29_DIM 128
 
+/* A residual block of the layer table: a down block halves the plane with
+ * a stride-2 first convolution and a 2x2 average pool on the shortcut. The
+ * trainable network (train/net.c) builds the same layers from this table. */
+typedef struct fn_resnet_block {
+    const char *name;
+    int cin, cout, down;
+} fn_resnet_block;
+#define FN_RESNET29_BLOCKS 14
+extern const fn_resnet_block fn_resnet29_blocks[FN_RESNET29_BLOCKS];
+
+/* Bind one k x k convolution with its folded batch norm from a model:
+ * "<prefix>/conv/filters", "/conv/bias", "/scale/weights", "/scale/biases"
+ * (dlib's layer names, which the small network shares). */
+facenet_status fn_resnet_bind_conv(facenet_model *m, const char *prefix, int k, int cin, int cout, int stride,
+                                   fn_padding pad, fn_act act, fn_conv_desc *d, fn_error *e);
+
 /* The face-api / dlib input normalisation. */
 extern const float fn_resnet29_mean[3];
 

@@ -72,6 +72,9 @@ typedef struct fn_param {
 /* A new network of a named architecture ("resnet29", "small"), weights
  * initialised (He normal for convolutions, BN gamma 1 beta 0) from seed. */
 fn_tnet *fn_tnet_create(const char *arch, uint64_t seed, fn_error *e);
+/* The same at another input size (0: the architecture's; "small" takes 16
+ * to 512 px, 64 by default; "resnet29" only 150). */
+fn_tnet *fn_tnet_create_size(const char *arch, int input_size, uint64_t seed, fn_error *e);
 /* A network initialised from a loaded model of a known architecture
  * (fine-tuning). */
 fn_tnet *fn_tnet_from_model(const facenet_model *m, fn_error *e);

@@ -494,7 +494,7 @@ static void test_convert_errors(void **state) {
     p.architecture = "resnet_9000";
     assert_int_equal(facenet_convert_tfjs(ctx, manifest, out, &p), FACENET_ERR_NOT_FOUND);
     const char *msg = facenet_ctx_error(ctx);
-    if (!strstr(msg, "unknown architecture \"resnet_9000\" (known: dlib_resnet29, ssd_mobilenetv1"))
+    if (!strstr(msg, "unknown architecture \"resnet_9000\" (known: dlib_resnet29, facenet_small, ssd_mobilenetv1"))
         fail_msg("%s", msg);
     assert_non_null(strstr(msg, "tiny_face_detector)"));
 

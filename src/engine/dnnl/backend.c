@@ -279,4 +279,10 @@ const fn_backend fn_backend_dnnl = {
     fn_dnnl_graph_run,
     state_create,
     state_free,
+    /* training: train.c */
+    fn_dnnl_conv2d_train,
+    fn_dnnl_conv2d_backward_data,
+    fn_dnnl_conv2d_backward_weights,
+    fn_dnnl_maxpool_backward,
+    fn_dnnl_avgpool_backward,
 };

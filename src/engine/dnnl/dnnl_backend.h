@@ -110,4 +110,14 @@ size_t fn_dnnl_scratch_size(const_dnnl_primitive_desc_t pd);
 int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
 void fn_dnnl_plans_free(fn_dnnl_state *st);
 
+/* The training slots (train.c). */
+int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y);
+int fn_dnnl_conv2d_backward_data(const fn_exec *ex, const fn_tensor *dy, const fn_conv_desc *d, fn_tensor *dx);
+int fn_dnnl_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy,
+                                    const fn_conv_desc *d, float *dw, float *dbias);
+int fn_dnnl_maxpool_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, int k, int stride,
+                             fn_padding pad, fn_tensor *dx);
+int fn_dnnl_avgpool_backward(const fn_exec *ex, const fn_tensor *dy, int k, int stride, fn_padding pad,
+                             fn_tensor *dx);
+
 #endif

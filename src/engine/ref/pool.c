@@ -1,6 +1,8 @@
 /* pool.c - reference max and average pooling, and the global mean. */
 #include <float.h>
+#include <string.h>
 
+#include "engine/backward.h"
 #include "engine/engine.h"
 
 typedef struct pool_job {
@@ -71,5 +73,104 @@ void fn_global_mean(const fn_tensor *x, fn_tensor *y) {
             for (int c = 0; c < x->c; c++) o[c] += p[c];
         }
         for (int c = 0; c < x->c; c++) o[c] /= (float)hw;
+    }
+}
+
+/* ---- backward (engine/backward.h). Windows overlap, so the work is split
+ * by batch item: each task owns whole images of dx. */
+
+typedef struct pool_bwd_job {
+    const fn_tensor *x, *dy;
+    fn_tensor *dx;
+    int k, stride, pad_top, pad_left;
+} pool_bwd_job;
+
+static void maxpool_bwd_items(void *vp, int begin, int end) {
+    const pool_bwd_job *j = vp;
+    const fn_tensor *x = j->x, *dy = j->dy;
+    fn_tensor *dx = j->dx;
+    const int C = dy->c;
+    for (int b = begin; b < end; b++) {
+        memset(fn_at(dx, b, 0, 0, 0), 0, sizeof(float) * (size_t)dx->h * dx->w * C);
+        for (int oy = 0; oy < dy->h; oy++) {
+            int y0 = oy * j->stride - j->pad_top;
+            for (int ox = 0; ox < dy->w; ox++) {
+                int x0 = ox * j->stride - j->pad_left;
+                const float *g = fn_at(dy, b, oy, ox, 0);
+                for (int c = 0; c < C; c++) {
+                    /* The forward pass keeps the first maximum (strict >). */
+                    float best = -FLT_MAX;
+                    int by = -1, bx = -1;
+                    for (int ky = 0; ky < j->k; ky++) {
+                        int iy = y0 + ky;
+                        if (iy < 0 || iy >= x->h) continue;
+                        for (int kx = 0; kx < j->k; kx++) {
+                            int ix = x0 + kx;
+                            if (ix < 0 || ix >= x->w) continue;
+                            float v = *fn_at(x, b, iy, ix, c);
+                            if (by < 0 || v > best) best = v, by = iy, bx = ix;
+                        }
+                    }
+                    if (by >= 0) *fn_at(dx, b, by, bx, c) += g[c];
+                }
+            }
+        }
+    }
+}
+
+static void avgpool_bwd_items(void *vp, int begin, int end) {
+    const pool_bwd_job *j = vp;
+    const fn_tensor *dy = j->dy;
+    fn_tensor *dx = j->dx;
+    const int C = dy->c;
+    for (int b = begin; b < end; b++) {
+        memset(fn_at(dx, b, 0, 0, 0), 0, sizeof(float) * (size_t)dx->h * dx->w * C);
+        for (int oy = 0; oy < dy->h; oy++) {
+            int y0 = oy * j->stride - j->pad_top;
+            int ya = y0 < 0 ? 0 : y0, yb = y0 + j->k < dx->h ? y0 + j->k : dx->h;
+            for (int ox = 0; ox < dy->w; ox++) {
+                int x0 = ox * j->stride - j->pad_left;
+                int xa = x0 < 0 ? 0 : x0, xb = x0 + j->k < dx->w ? x0 + j->k : dx->w;
+                int cells = (yb - ya) * (xb - xa);
+                if (cells <= 0) continue;
+                const float inv = 1.0f / (float)cells;
+                const float *g = fn_at(dy, b, oy, ox, 0);
+                for (int iy = ya; iy < yb; iy++)
+                    for (int ix = xa; ix < xb; ix++) {
+                        float *o = fn_at(dx, b, iy, ix, 0);
+                        for (int c = 0; c < C; c++) o[c] += g[c] * inv;
+                    }
+            }
+        }
+    }
+}
+
+static void pool_bwd(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, int k, int stride,
+                     fn_padding pad, fn_tensor *dx, int is_max) {
+    pool_bwd_job j = {x, dy, dx, k, stride, 0, 0};
+    int o;
+    fn_window_out(dx->h, k, stride, pad, &o, &j.pad_top);
+    fn_window_out(dx->w, k, stride, pad, &o, &j.pad_left);
+    fn_parallel_for(ex, dx->n, 1, is_max ? maxpool_bwd_items : avgpool_bwd_items, &j);
+}
+
+void fn_ref_maxpool_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, int k, int stride,
+                             fn_padding pad, fn_tensor *dx) {
+    pool_bwd(ex, x, dy, k, stride, pad, dx, 1);
+}
+
+void fn_ref_avgpool_backward(const fn_exec *ex, const fn_tensor *dy, int k, int stride, fn_padding pad,
+                             fn_tensor *dx) {
+    pool_bwd(ex, NULL, dy, k, stride, pad, dx, 0);
+}
+
+void fn_global_mean_backward(const fn_tensor *dy, fn_tensor *dx) {
+    const int hw = dx->h * dx->w;
+    for (int b = 0; b < dx->n; b++) {
+        const float *g = fn_at(dy, b, 0, 0, 0);
+        for (int i = 0; i < hw; i++) {
+            float *o = dx->data + ((size_t)b * hw + i) * dx->c;
+            for (int c = 0; c < dx->c; c++) o[c] = g[c] / (float)hw;
+        }
     }
 }
