@@ -464,14 +464,21 @@ static void test_fast_slots(void **state) {
         dx2.data = zeros(nx);
         float *dw1 = rnd(nw, 730 + i), *dw2 = malloc(nw * sizeof(float));
         memcpy(dw2, dw1, nw * sizeof(float)); /* both add to the same start */
+        /* The slots themselves, so that a silent fall-back to the reference
+         * fails rather than passes (depthwise is declined by design). */
+        const int want = C[i].dw ? -1 : 0;
         fn_ref_conv2d(&EX, &x, &d, &y1);
-        fn_conv2d_train(&fx, &x, &d, &y2);
+        if (fast->conv2d_train(&fx, &x, &d, &y2) != want) fail_msg("conv2d_train declined");
+        if (want) fn_conv2d_train(&fx, &x, &d, &y2);
         double e_fwd = test_nse(y2.data, y1.data, ny);
         fn_ref_conv2d_backward_data(&EX, &dy, &d, &dx1);
-        fn_conv2d_backward_data(&fx, &dy, &d, &dx2);
+        if (fast->conv2d_backward_data(&fx, &dy, &d, &dx2) != want) fail_msg("conv2d_backward_data declined");
+        if (want) fn_conv2d_backward_data(&fx, &dy, &d, &dx2);
         double e_data = test_nse(dx2.data, dx1.data, nx);
         fn_ref_conv2d_backward_weights(&EX, &x, &dy, &d, dw1, NULL);
-        fn_conv2d_backward_weights(&fx, &x, &dy, &d, dw2, NULL);
+        if (fast->conv2d_backward_weights(&fx, &x, &dy, &d, dw2, NULL) != want)
+            fail_msg("conv2d_backward_weights declined");
+        if (want) fn_conv2d_backward_weights(&fx, &x, &dy, &d, dw2, NULL);
         double e_w = test_nse(dw2, dw1, nw);
         /* The same weights changed in place must be seen (no stale cache). */
         for (size_t j = 0; j < nw; j++) w[j] *= -0.5f;
@@ -506,6 +513,31 @@ static void test_fast_slots(void **state) {
         assert_true(err < 1e-8);
         free(x.data), free(dy.data), free(d1.data), free(d2.data);
     }
+    /* A whole training step's gradients, fast against reference. Batch
+     * norm divides by small standard deviations, so rounding differences
+     * grow on the way down: the bound is looser than per op. */
+    fn_error e;
+    fn_tnet *nets[2] = {fn_tnet_create_size("small", 32, 5, &e), fn_tnet_create_size("small", 32, 5, &e)};
+    assert_non_null(nets[0]);
+    assert_non_null(nets[1]);
+    float *x = rnd(4 * 32 * 32 * 3, 850), *dy = rnd(4 * 128, 851), emb[2][4 * 128];
+    const fn_exec *execs[2] = {&EX, &fx};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(fn_tnet_forward(nets[k], execs[k], x, 4, emb[k], 1, &e), 0);
+        assert_int_equal(fn_tnet_backward(nets[k], execs[k], dy, &e), 0);
+    }
+    double worst = test_nse(emb[1], emb[0], 4 * 128);
+    for (int i = 0; i < fn_tnet_n_params(nets[0]); i++) {
+        fn_param *a = fn_tnet_param(nets[0], i), *b = fn_tnet_param(nets[1], i);
+        if (!a->grad) continue;
+        double err = test_nse(b->grad, a->grad, a->size);
+        if (err > worst) worst = err;
+    }
+    printf("small network, a training step: worst nse of the embeddings and gradients %.2g\n", worst);
+    assert_true(worst < 1e-6);
+    fn_tnet_free(nets[0]);
+    fn_tnet_free(nets[1]);
+    free(x), free(dy);
     fn_exec_release(&fx);
     fn_arena_free(&fa);
     fn_pool_free(pool);

@@ -241,6 +241,7 @@ static int dnnl_dense(const fn_exec *ex, const fn_tensor *x, const float *w, con
 static void state_free(void *vp) {
     fn_dnnl_state *st = vp;
     if (!st) return;
+    fn_dnnl_train_free(st);
     fn_dnnl_plans_free(st);
     while (st->ops) {
         fn_dnnl_op *next = st->ops->next;

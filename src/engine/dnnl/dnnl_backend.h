@@ -48,6 +48,7 @@ typedef struct fn_dnnl_state {
     int n_plans;
     void *scratch; /* the per-op primitives' scratchpad */
     size_t scratch_size;
+    struct fn_dnnl_train *train; /* the training slots' caches (train.c) */
 } fn_dnnl_state;
 
 /* The OpenMP thread count for the calling thread, set for the duration of
@@ -110,7 +111,9 @@ size_t fn_dnnl_scratch_size(const_dnnl_primitive_desc_t pd);
 int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
 void fn_dnnl_plans_free(fn_dnnl_state *st);
 
-/* The training slots (train.c). */
+/* The training slots (train.c), and their caches' release. */
+typedef struct fn_dnnl_train fn_dnnl_train;
+void fn_dnnl_train_free(fn_dnnl_state *st);
 int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y);
 int fn_dnnl_conv2d_backward_data(const fn_exec *ex, const fn_tensor *dy, const fn_conv_desc *d, fn_tensor *dx);
 int fn_dnnl_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy,

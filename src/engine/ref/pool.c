@@ -90,6 +90,10 @@ static void maxpool_bwd_items(void *vp, int begin, int end) {
     const fn_tensor *x = j->x, *dy = j->dy;
     fn_tensor *dx = j->dx;
     const int C = dy->c;
+    /* Per channel, the best value and the window cell holding it, swept
+     * over the cells with the channels innermost (contiguous). */
+    float best[256];
+    int arg[256];
     for (int b = begin; b < end; b++) {
         memset(fn_at(dx, b, 0, 0, 0), 0, sizeof(float) * (size_t)dx->h * dx->w * C);
         for (int oy = 0; oy < dy->h; oy++) {
@@ -97,21 +101,25 @@ static void maxpool_bwd_items(void *vp, int begin, int end) {
             for (int ox = 0; ox < dy->w; ox++) {
                 int x0 = ox * j->stride - j->pad_left;
                 const float *g = fn_at(dy, b, oy, ox, 0);
-                for (int c = 0; c < C; c++) {
-                    /* The forward pass keeps the first maximum (strict >). */
-                    float best = -FLT_MAX;
-                    int by = -1, bx = -1;
+                for (int c0 = 0; c0 < C; c0 += 256) {
+                    const int nc = C - c0 < 256 ? C - c0 : 256;
+                    for (int c = 0; c < nc; c++) best[c] = -FLT_MAX, arg[c] = -1;
                     for (int ky = 0; ky < j->k; ky++) {
                         int iy = y0 + ky;
                         if (iy < 0 || iy >= x->h) continue;
                         for (int kx = 0; kx < j->k; kx++) {
                             int ix = x0 + kx;
                             if (ix < 0 || ix >= x->w) continue;
-                            float v = *fn_at(x, b, iy, ix, c);
-                            if (by < 0 || v > best) best = v, by = iy, bx = ix;
+                            /* The forward pass keeps the first maximum (strict >). */
+                            const float *p = fn_at(x, b, iy, ix, c0);
+                            const int cell = iy * x->w + ix;
+                            for (int c = 0; c < nc; c++)
+                                if (arg[c] < 0 || p[c] > best[c]) best[c] = p[c], arg[c] = cell;
                         }
                     }
-                    if (by >= 0) *fn_at(dx, b, by, bx, c) += g[c];
+                    float *o = fn_at(dx, b, 0, 0, c0);
+                    for (int c = 0; c < nc; c++)
+                        if (arg[c] >= 0) o[(size_t)arg[c] * C + c] += g[c0 + c];
                 }
             }
         }
