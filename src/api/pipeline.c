@@ -253,26 +253,40 @@ static facenet_status describe(facenet_pipeline *p, const facenet_image *img, co
     double t1 = now_ms();
     for (int i = 0; i < nb; i++) {
         facenet_face *f = &faces[i];
-        const int turn = boxes[i].turn;
-        const facenet_image *seen = turn ? &turned[turn] : img;
-        fn_face_box b = unturn_box(turn, img->width, img->height, &boxes[i].box);
+        fn_face_box b = unturn_box(boxes[i].turn, img->width, img->height, &boxes[i].box);
         memset(f, 0, sizeof *f);
         f->x = b.x;
         f->y = b.y;
         f->width = b.w;
         f->height = b.h;
         f->score = b.score;
+    }
+    /* The landmark network takes a batch of faces at a time. */
+    for (int first = 0; first < nb; first += FN_LANDMARKS_BATCH) {
+        const int k = nb - first < FN_LANDMARKS_BATCH ? nb - first : FN_LANDMARKS_BATCH;
+        const facenet_image *seen[FN_LANDMARKS_BATCH];
+        fn_face_box bx[FN_LANDMARKS_BATCH];
+        float pts[FN_LANDMARKS_BATCH][2 * FN_LANDMARKS];
+        for (int j = 0; j < k; j++) {
+            seen[j] = boxes[first + j].turn ? &turned[boxes[first + j].turn] : img;
+            bx[j] = boxes[first + j].box;
+        }
         fn_arena_reset(&p->arena);
         /* face-api's own landmarks for parity; otherwise ones that follow a
          * rolled face, for the similarity alignment. */
         if (p->p.align == FACENET_ALIGN_FACEAPI)
-            st = fn_landmarks(p->lmk, &p->ex, seen, &boxes[i].box, FN_ORIGIN_FACEAPI, f->landmarks, NULL, e);
+            st = fn_landmarks_many(p->lmk, &p->ex, seen, bx, k, FN_ORIGIN_FACEAPI, pts[0], e);
         else
-            st = fn_landmarks_upright(p->lmk, &p->ex, seen, &boxes[i].box, f->landmarks, e);
+            st = fn_landmarks_upright_many(p->lmk, &p->ex, seen, bx, k, pts[0], e);
         if (st != FACENET_OK) return st;
-        for (int k = 0; turn && k < FACENET_LANDMARKS; k++)
-            unturn(turn, img->width, img->height, f->landmarks[2 * k], f->landmarks[2 * k + 1], &f->landmarks[2 * k],
-                   &f->landmarks[2 * k + 1]);
+        for (int j = 0; j < k; j++) {
+            facenet_face *f = &faces[first + j];
+            const int turn = boxes[first + j].turn;
+            memcpy(f->landmarks, pts[j], sizeof pts[j]);
+            for (int q = 0; turn && q < FACENET_LANDMARKS; q++)
+                unturn(turn, img->width, img->height, f->landmarks[2 * q], f->landmarks[2 * q + 1],
+                       &f->landmarks[2 * q], &f->landmarks[2 * q + 1]);
+        }
     }
     double t2 = now_ms();
     p->t.landmarks_ms = t2 - t1;

@@ -24,6 +24,7 @@ fn_graph *fn_graph_new(int h, int w, int c) {
 void fn_graph_free(fn_graph *g) {
     if (!g) return;
     free(g->ops);
+    free(g->outputs);
     free(g);
 }
 
@@ -39,6 +40,10 @@ void fn_graph_shape(const fn_graph *g, int v, int *h, int *w, int *c) {
 }
 
 static int valid_value(const fn_graph *g, int v) { return v >= 0 && v <= g->n_ops; }
+
+int fn_graph_n_outputs(const fn_graph *g) { return g->n_outputs > 0 ? g->n_outputs : 1; }
+
+int fn_graph_output_value(const fn_graph *g, int k) { return g->n_outputs > 0 ? g->outputs[k] : g->n_ops; }
 
 /* Append op (its inputs already checked, its shape set) and return its value. */
 static int append(fn_graph *g, const fn_graph_op *op) {
@@ -64,6 +69,21 @@ static int append(fn_graph *g, const fn_graph_op *op) {
 static int fail(fn_graph *g) {
     g->bad = 1;
     return -1;
+}
+
+int fn_graph_output(fn_graph *g, int v) {
+    if (!g || g->bad || v < 1 || v > g->n_ops) return g ? fail(g) : -1;
+    for (int k = 0; k < g->n_outputs; k++)
+        if (g->outputs[k] == v) return fail(g);
+    if (g->n_outputs == g->cap_outputs) {
+        int cap = g->cap_outputs ? g->cap_outputs * 2 : 8;
+        int *o = realloc(g->outputs, sizeof *o * (size_t)cap);
+        if (!o) return fail(g);
+        g->outputs = o;
+        g->cap_outputs = cap;
+    }
+    g->outputs[g->n_outputs++] = v;
+    return v;
 }
 
 int fn_graph_conv(fn_graph *g, int x, const fn_conv_desc *d) {
@@ -114,17 +134,21 @@ int fn_graph_dense(fn_graph *g, int x, const float *w, const float *bias, int ou
     return append(g, &op);
 }
 
-/* Do x and y fit the graph's input and output? */
-static int shapes_fit(const fn_graph *g, const fn_tensor *x, const fn_tensor *y) {
+/* Do x and the outputs ys fit the graph? */
+static int shapes_fit(const fn_graph *g, const fn_tensor *x, const fn_tensor *ys) {
     int h, w, c;
-    if (!fn_graph_ok(g) || !x->data || !y->data || x->n <= 0 || y->n != x->n) return 0;
+    if (!fn_graph_ok(g) || !x->data || x->n <= 0) return 0;
     if (x->h != g->h || x->w != g->w || x->c != g->c) return 0;
-    fn_graph_shape(g, g->n_ops, &h, &w, &c);
-    return y->h == h && y->w == w && y->c == c;
+    for (int k = 0; k < fn_graph_n_outputs(g); k++) {
+        const fn_tensor *y = &ys[k];
+        fn_graph_shape(g, fn_graph_output_value(g, k), &h, &w, &c);
+        if (!y->data || y->n != x->n || y->h != h || y->w != w || y->c != c) return 0;
+    }
+    return 1;
 }
 
-int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y) {
-    if (!shapes_fit(g, x, y) || !ex->arena) return -1;
+int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *ys) {
+    if (!shapes_fit(g, x, ys) || !ex->arena) return -1;
     /* The table of value tensors lives in the arena too, so that a session
      * in steady state allocates nothing. */
     size_t need = sizeof(fn_tensor) * (size_t)(g->n_ops + 1);
@@ -135,8 +159,11 @@ int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, f
     for (int i = 0; i < g->n_ops; i++) {
         const fn_graph_op *op = &g->ops[i];
         fn_tensor *out = &v[i + 1];
-        if (i == g->n_ops - 1) {
-            *out = *y;
+        /* An output is computed straight into the caller's tensor. */
+        int k = 0;
+        while (k < fn_graph_n_outputs(g) && fn_graph_output_value(g, k) != i + 1) k++;
+        if (k < fn_graph_n_outputs(g)) {
+            *out = ys[k];
         } else {
             float *p = fn_arena_floats(ex->arena, (size_t)x->n * op->h * op->w * op->c);
             if (!p) return -1;
@@ -158,9 +185,9 @@ int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, f
     return 0;
 }
 
-int fn_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y) {
-    if (!shapes_fit(g, x, y)) return -1;
+int fn_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *ys) {
+    if (!shapes_fit(g, x, ys)) return -1;
     const fn_backend *be = ex->backend;
-    if (be && be->graph_run && be->graph_run(ex, g, x, y) == 0) return 0;
-    return fn_graph_run_ops(ex, g, x, y);
+    if (be && be->graph_run && be->graph_run(ex, g, x, ys) == 0) return 0;
+    return fn_graph_run_ops(ex, g, x, ys);
 }

@@ -12,7 +12,8 @@
  * to when the backend has no graph_run or it fails.
  *
  * Values are numbered: 0 is the input, op i produces value i + 1, and the
- * last value is the output. Shapes are per batch item (the batch size comes
+ * last value is the output - unless outputs are named with fn_graph_output,
+ * in the order the caller wants them (a detector's several heads). Shapes are per batch item (the batch size comes
  * with the input at run time) and are checked as the graph is built: a
  * failed call returns -1 and marks the graph bad, so a network checks
  * fn_graph_ok() once at the end. Weights and conv descriptors are borrowed
@@ -26,6 +27,13 @@
  *   v = fn_graph_dense(g, fn_graph_global_mean(g, v), fc, NULL, 128);
  *   if (!fn_graph_ok(g)) ...
  *   fn_graph_run(ex, g, &x, &y);                 // y: [n, 1, 1, 128]
+ *
+ * Several outputs: name them, then pass an array of that many tensors.
+ *
+ *   fn_graph_output(g, box_head);
+ *   fn_graph_output(g, class_head);
+ *   fn_tensor ys[2] = {...};
+ *   fn_graph_run(ex, g, &x, ys);
  */
 #ifndef FN_GRAPH_H
 #define FN_GRAPH_H
@@ -58,6 +66,8 @@ struct fn_graph {
     int n_ops, cap;
     fn_graph_op *ops;
     int bad; /* a build call failed */
+    int *outputs; /* named outputs (value ids); none named: the last value */
+    int n_outputs, cap_outputs;
 };
 
 /* NULL if out of memory. */
@@ -72,13 +82,22 @@ int fn_graph_add(fn_graph *g, int a, int b, fn_act act, float alpha);
 int fn_graph_global_mean(fn_graph *g, int x);
 int fn_graph_dense(fn_graph *g, int x, const float *w, const float *bias, int out);
 int fn_graph_ok(const fn_graph *g);
+/* Name value v (not the input, not named before) as the graph's next
+ * output. Returns v, or -1. */
+int fn_graph_output(fn_graph *g, int v);
+/* How many outputs the graph has (1 when none is named), and the value of
+ * output k. */
+int fn_graph_n_outputs(const fn_graph *g);
+int fn_graph_output_value(const fn_graph *g, int k);
 
 /* The shape of value v per batch item. */
 void fn_graph_shape(const fn_graph *g, int v, int *h, int *w, int *c);
 
-/* Run g on x [n, h, w, c] (the graph's input shape) into y, which has the
- * last value's shape [n, h', w', c']. Scratch memory comes from ex->arena
- * (not reset). 0, or -1 if out of memory or the shapes do not fit. */
+/* Run g on x [n, h, w, c] (the graph's input shape) into y: an array of
+ * fn_graph_n_outputs(g) tensors (one, for a graph with no named outputs),
+ * each of its output's shape [n, h', w', c']. Scratch memory comes from
+ * ex->arena (not reset). 0, or -1 if out of memory or the shapes do not
+ * fit. A backend's graph_run slot takes y the same way. */
 int fn_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
 /* The same, op by op with the fn_* ops (whatever backend ex has for them). */
 int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);

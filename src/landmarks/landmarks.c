@@ -22,6 +22,7 @@
  * again, and the points are turned back.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "align/align.h"
@@ -66,45 +67,77 @@ static void decode(const float out[FN_LANDMARK68_OUTPUTS], int cw, int ch, doubl
     }
 }
 
-facenet_status fn_landmarks(const facenet_model *m, const fn_exec *ex, const facenet_image *img,
-                            const fn_face_box *box, fn_landmark_origin origin, float pts[2 * FN_LANDMARKS],
-                            int crop_out[4], fn_error *e) {
+/* Check the arguments common to every entry point. */
+static facenet_status check(const facenet_model *m, const fn_exec *ex, fn_error *e) {
     if (!fn_landmark68_is(m))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "%s is a %s model, not a 68-point landmark network",
                        m ? m->path : "(no model)", m && m->arch ? m->arch->kind_name : "unknown");
-    if (!ex || !ex->arena || !box || !pts)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_landmarks: NULL argument");
-    if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
-        (img->channels != 1 && img->channels != 3))
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "not an image: need 1 or 3 channels of 8-bit pixels");
-    int c[4];
-    if (fn_landmarks_crop(box, img->width, img->height, c) != 0)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
-                       "face box %gx%g at (%g, %g) leaves less than a pixel inside the %dx%d image", box->w,
-                       box->h, box->x, box->y, img->width, img->height);
-    if (crop_out) memcpy(crop_out, c, sizeof c);
-
-    /* Cut the crop into scratch memory: fn_to_input wants a dense image. */
-    const size_t row = (size_t)c[2] * img->channels, bytes = row * (size_t)c[3];
-    uint8_t *buf = (uint8_t *)fn_arena_floats(ex->arena, (bytes + sizeof(float) - 1) / sizeof(float));
-    float *in = fn_arena_floats(ex->arena, (size_t)FN_LANDMARK68_INPUT * FN_LANDMARK68_INPUT * 3);
-    if (!buf || !in)
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for a %dx%d face crop", c[2], c[3]);
-    for (int yy = 0; yy < c[3]; yy++)
-        memcpy(buf + (size_t)yy * row, img->data + ((size_t)(c[1] + yy) * img->width + c[0]) * img->channels,
-               row);
-    const facenet_image crop = {c[2], c[3], img->channels, buf};
-    if (fn_to_input(ex, &crop, FN_LANDMARK68_INPUT, 1, &LANDMARK_NORM, in) != 0)
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing the landmark input");
-
-    float out[FN_LANDMARK68_OUTPUTS];
-    const fn_tensor x = fn_tensor_make(1, FN_LANDMARK68_INPUT, FN_LANDMARK68_INPUT, 3, in);
-    facenet_status st = fn_landmark68_forward(m->net, ex, &x, out, e);
-    if (st != FACENET_OK) return st;
-    const double ox = origin == FN_ORIGIN_FACEAPI ? (double)box->x : (double)c[0];
-    const double oy = origin == FN_ORIGIN_FACEAPI ? (double)box->y : (double)c[1];
-    decode(out, c[2], c[3], ox, oy, pts);
+    if (!ex || !ex->arena) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_landmarks: NULL argument");
     return FACENET_OK;
+}
+
+/* Steps 1-4 for n faces, FN_LANDMARKS_BATCH at a time through the network.
+ * crops: n x 4 ints, or NULL. */
+static facenet_status run_many(const facenet_model *m, const fn_exec *ex, const facenet_image *const *imgs,
+                               const fn_face_box *boxes, int n, fn_landmark_origin origin, float *pts,
+                               int *crops, fn_error *e) {
+    const size_t per = (size_t)FN_LANDMARK68_INPUT * FN_LANDMARK68_INPUT * 3;
+    const int cap = n < FN_LANDMARKS_BATCH ? n : FN_LANDMARKS_BATCH;
+    float *in = fn_arena_floats(ex->arena, per * (size_t)cap);
+    if (!in) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing the landmark input");
+    for (int first = 0; first < n; first += cap) {
+        const int nb = n - first < cap ? n - first : cap;
+        int c[FN_LANDMARKS_BATCH][4];
+        for (int i = 0; i < nb; i++) {
+            const facenet_image *img = imgs[first + i];
+            const fn_face_box *box = &boxes[first + i];
+            if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
+                (img->channels != 1 && img->channels != 3))
+                return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
+                               "not an image: need 1 or 3 channels of 8-bit pixels");
+            if (fn_landmarks_crop(box, img->width, img->height, c[i]) != 0)
+                return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
+                               "face box %gx%g at (%g, %g) leaves less than a pixel inside the %dx%d image",
+                               box->w, box->h, box->x, box->y, img->width, img->height);
+            if (crops) memcpy(crops + 4 * (size_t)(first + i), c[i], sizeof c[i]);
+            if (fn_to_input_rect(ex, img, c[i][0], c[i][1], c[i][2], c[i][3], FN_LANDMARK68_INPUT, 1,
+                                 &LANDMARK_NORM, in + per * i) != 0)
+                return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing the landmark input");
+        }
+        float out[FN_LANDMARKS_BATCH * FN_LANDMARK68_OUTPUTS];
+        const fn_tensor x = fn_tensor_make(nb, FN_LANDMARK68_INPUT, FN_LANDMARK68_INPUT, 3, in);
+        facenet_status st = fn_landmark68_forward(m->net, ex, &x, out, e);
+        if (st != FACENET_OK) return st;
+        for (int i = 0; i < nb; i++) {
+            const fn_face_box *box = &boxes[first + i];
+            const double ox = origin == FN_ORIGIN_FACEAPI ? (double)box->x : (double)c[i][0];
+            const double oy = origin == FN_ORIGIN_FACEAPI ? (double)box->y : (double)c[i][1];
+            decode(out + (size_t)i * FN_LANDMARK68_OUTPUTS, c[i][2], c[i][3], ox, oy,
+                   pts + (size_t)(first + i) * 2 * FN_LANDMARKS);
+        }
+    }
+    return FACENET_OK;
+}
+
+facenet_status fn_landmarks(const facenet_model *m, const fn_exec *ex, const facenet_image *img,
+                            const fn_face_box *box, fn_landmark_origin origin, float pts[2 * FN_LANDMARKS],
+                            int crop_out[4], fn_error *e) {
+    facenet_status st = check(m, ex, e);
+    if (st != FACENET_OK) return st;
+    if (!box || !pts) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_landmarks: NULL argument");
+    int c[4];
+    st = run_many(m, ex, &img, box, 1, origin, pts, c, e);
+    if (st == FACENET_OK && crop_out) memcpy(crop_out, c, sizeof c);
+    return st;
+}
+
+facenet_status fn_landmarks_many(const facenet_model *m, const fn_exec *ex, const facenet_image *const *imgs,
+                                 const fn_face_box *boxes, int n, fn_landmark_origin origin, float *pts,
+                                 fn_error *e) {
+    facenet_status st = check(m, ex, e);
+    if (st != FACENET_OK || n <= 0) return st;
+    if (!imgs || !boxes || !pts) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_landmarks_many: NULL argument");
+    return run_many(m, ex, imgs, boxes, n, origin, pts, NULL, e);
 }
 
 /* Roll of the face: the angle of the line from the left eye's centre to the
@@ -120,42 +153,82 @@ static double roll_of(const float pts[2 * FN_LANDMARKS]) {
 
 facenet_status fn_landmarks_upright(const facenet_model *m, const fn_exec *ex, const facenet_image *img,
                                     const fn_face_box *box, float pts[2 * FN_LANDMARKS], fn_error *e) {
-    facenet_status st = fn_landmarks(m, ex, img, box, FN_ORIGIN_CROP, pts, NULL, e);
-    if (st != FACENET_OK) return st;
-    /* The box's square, turned about its centre, on a canvas just big enough;
-     * the box keeps its size and centre there, as a detector would box the
-     * upright face. */
-    const double big = fmax(box->w, box->h);
-    /* A box far larger than the image (it was accepted because part of it
-     * lies inside) would make a huge canvas: keep the first pass. */
-    if (!(big <= 2.0 * (img->width > img->height ? img->width : img->height))) return FACENET_OK;
-    const double cx = box->x + box->w / 2.0, cy = box->y + box->h / 2.0;
-    const int side = (int)ceil(big) + 2;
-    const double mid = side / 2.0;
-    const fn_face_box cbox = {(float)(mid - box->w / 2.0), (float)(mid - box->h / 2.0), box->w, box->h,
-                              box->score};
-    const double limit = FN_LANDMARKS_UPRIGHT_DEG * 3.14159265358979323846 / 180;
-    double applied = 0; /* rotation of the image the last points came from */
+    if (!box || !pts) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_landmarks_upright: NULL argument");
+    return fn_landmarks_upright_many(m, ex, &img, box, 1, pts, e);
+}
+
+/* Where face i stands in the upright passes. */
+typedef struct upright {
+    double cx, cy, mid, applied; /* box centre; canvas centre; rotation of the last input */
+    int side;                    /* canvas side; 0: the face takes no upright pass */
+    fn_face_box cbox;            /* the box on the canvas */
+} upright;
+
+facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *ex,
+                                         const facenet_image *const *imgs, const fn_face_box *boxes, int n,
+                                         float *pts, fn_error *e) {
+    facenet_status st = fn_landmarks_many(m, ex, imgs, boxes, n, FN_ORIGIN_CROP, pts, e);
+    if (st != FACENET_OK || n <= 0) return st;
+    const double pi = 3.14159265358979323846, limit = FN_LANDMARKS_UPRIGHT_DEG * pi / 180;
+    upright *u = calloc((size_t)n, sizeof *u);
+    facenet_image *canvas = calloc((size_t)n, sizeof *canvas);
+    const facenet_image **cimg = calloc((size_t)n, sizeof *cimg);
+    fn_face_box *cbox = calloc((size_t)n, sizeof *cbox);
+    int *who = calloc((size_t)n, sizeof *who);
+    float *q = malloc(sizeof(float) * 2 * FN_LANDMARKS * (size_t)n);
+    if (!u || !canvas || !cimg || !cbox || !who || !q) {
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for the upright landmark passes");
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        /* The box's square, turned about its centre, on a canvas just big
+         * enough; the box keeps its size and centre there, as a detector
+         * would box the upright face. A box far larger than the image (it
+         * was accepted because part of it lies inside) would make a huge
+         * canvas: such a face keeps its first pass. */
+        const fn_face_box *b = &boxes[i];
+        const double big = fmax(b->w, b->h);
+        if (!(big <= 2.0 * (imgs[i]->width > imgs[i]->height ? imgs[i]->width : imgs[i]->height))) continue;
+        u[i].cx = b->x + b->w / 2.0, u[i].cy = b->y + b->h / 2.0;
+        u[i].side = (int)ceil(big) + 2;
+        u[i].mid = u[i].side / 2.0;
+        u[i].cbox = (fn_face_box){(float)(u[i].mid - b->w / 2.0), (float)(u[i].mid - b->h / 2.0), b->w, b->h,
+                                  b->score};
+    }
     for (int pass = 0; pass < FN_LANDMARKS_UPRIGHT_PASSES; pass++) {
-        /* The roll the network saw in its last input. */
-        if (fabs(remainder(roll_of(pts) - applied, 2 * 3.14159265358979323846)) <= limit) break;
-        applied = roll_of(pts);
-        const double co = cos(-applied), si = sin(-applied);
-        const fn_affine to_canvas = {{co, -si, mid - (co * cx - si * cy), si, co, mid - (si * cx + co * cy)}};
-        facenet_image canvas;
-        st = fn_warp_affine(img, &to_canvas, side, &canvas, e);
-        if (st != FACENET_OK) return st;
-        float q[2 * FN_LANDMARKS];
-        st = fn_landmarks(m, ex, &canvas, &cbox, FN_ORIGIN_CROP, q, NULL, e);
-        facenet_image_free(&canvas);
-        if (st != FACENET_OK) return st;
+        /* The faces whose last input still showed a roll, each turned by it. */
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            float *p = pts + (size_t)i * 2 * FN_LANDMARKS;
+            if (!u[i].side || fabs(remainder(roll_of(p) - u[i].applied, 2 * pi)) <= limit) continue;
+            u[i].applied = roll_of(p);
+            const double co = cos(-u[i].applied), si = sin(-u[i].applied), mid = u[i].mid;
+            const fn_affine to_canvas = {
+                {co, -si, mid - (co * u[i].cx - si * u[i].cy), si, co, mid - (si * u[i].cx + co * u[i].cy)}};
+            st = fn_warp_affine(imgs[i], &to_canvas, u[i].side, &canvas[k], e);
+            if (st != FACENET_OK) goto out;
+            cimg[k] = &canvas[k];
+            cbox[k] = u[i].cbox;
+            who[k++] = i;
+        }
+        if (k == 0) break;
+        st = fn_landmarks_many(m, ex, cimg, cbox, k, FN_ORIGIN_CROP, q, e);
+        for (int j = 0; j < k; j++) facenet_image_free(&canvas[j]);
+        if (st != FACENET_OK) goto out;
         /* Back to the image: p = R(applied) (q - mid) + c. */
-        const double bc = cos(applied), bs = sin(applied);
-        for (int i = 0; i < FN_LANDMARKS; i++) {
-            const double u = q[2 * i] - mid, v = q[2 * i + 1] - mid;
-            pts[2 * i] = (float)(bc * u - bs * v + cx);
-            pts[2 * i + 1] = (float)(bs * u + bc * v + cy);
+        for (int j = 0; j < k; j++) {
+            const upright *w = &u[who[j]];
+            const double bc = cos(w->applied), bs = sin(w->applied);
+            float *p = pts + (size_t)who[j] * 2 * FN_LANDMARKS;
+            const float *r = q + (size_t)j * 2 * FN_LANDMARKS;
+            for (int i = 0; i < FN_LANDMARKS; i++) {
+                const double du = r[2 * i] - w->mid, dv = r[2 * i + 1] - w->mid;
+                p[2 * i] = (float)(bc * du - bs * dv + w->cx);
+                p[2 * i + 1] = (float)(bs * du + bc * dv + w->cy);
+            }
         }
     }
-    return FACENET_OK;
+out:
+    free(u), free(canvas), free(cimg), free(cbox), free(who), free(q);
+    return st;
 }

@@ -55,6 +55,20 @@ facenet_status fn_landmarks(const facenet_model *m, const fn_exec *ex, const fac
 facenet_status fn_landmarks_upright(const facenet_model *m, const fn_exec *ex, const facenet_image *img,
                                     const fn_face_box *box, float pts[2 * FN_LANDMARKS], fn_error *e);
 
+/* The same for n faces, each a box in its own image imgs[i] (the same image
+ * for all the faces of a photo, usually): the network runs on up to
+ * FN_LANDMARKS_BATCH faces at once, which costs far less than as many runs
+ * of one. pts: n x 136 floats. Scratch comes from ex->arena and stays
+ * allocated (a few MB per batch and pass): callers with many faces reset
+ * the arena between calls of a few batches. */
+#define FN_LANDMARKS_BATCH 8
+facenet_status fn_landmarks_many(const facenet_model *m, const fn_exec *ex, const facenet_image *const *imgs,
+                                 const fn_face_box *boxes, int n, fn_landmark_origin origin, float *pts,
+                                 fn_error *e);
+facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *ex,
+                                         const facenet_image *const *imgs, const fn_face_box *boxes, int n,
+                                         float *pts, fn_error *e);
+
 /* face-api's Box.clipAtImageBorders (fact sheet 0.2): clip the float box at
  * the image, then floor x, y, w and h separately; crop = {x, y, w, h} lies
  * inside the image. -1 if less than one pixel of the box is inside (or a

@@ -21,11 +21,16 @@
  * convs use TF's SAME padding (asymmetric at stride 2, handled by the
  * engine). The sums are taken right to left, as face-api writes them, so we
  * round the same way TF does.
+ *
+ * The layers are laid out once, at bind time, as an fn_graph (engine/
+ * graph.h) and a forward pass is one fn_graph_run, so that a fast backend
+ * keeps the activations in its own layout from the first conv to the fc.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/graph.h"
 #include "model/model.h"
 #include "nets/landmark68.h"
 
@@ -45,6 +50,7 @@ struct fn_landmark68 {
     int fc_in;
     const float *fc_w; /* [fc_in][136] */
     const float *fc_b; /* [136] */
+    fn_graph *graph;   /* the forward pass, over the descriptors above */
 };
 
 static const int CHANNELS[MAX_BLOCKS] = {32, 64, 128, 256};
@@ -87,6 +93,40 @@ static facenet_status bind_sep(facenet_model *m, int block, int k, int cin, int 
     return FACENET_OK;
 }
 
+static int graph_sep(fn_graph *g, int x, const sep *s) {
+    return s->plain ? fn_graph_conv(g, x, &s->pw) : fn_graph_conv(g, fn_graph_conv(g, x, &s->dw), &s->pw);
+}
+
+/* relu(o[0] + (o[1] + (... + o[k-1]))): the association face-api uses. */
+static int graph_sum_relu(fn_graph *g, const int *o, int k) {
+    int s = o[k - 1];
+    for (int j = k - 2; j >= 0; j--) s = fn_graph_add(g, o[j], s, j == 0 ? FN_ACT_RELU : FN_ACT_NONE, 0.0f);
+    return s;
+}
+
+/* The whole forward pass as a graph; NULL if out of memory. */
+static fn_graph *build_graph(const fn_landmark68 *net) {
+    fn_graph *g = fn_graph_new(FN_LANDMARK68_INPUT, FN_LANDMARK68_INPUT, 3);
+    if (!g) return NULL;
+    int v = 0;
+    for (int b = 0; b < net->n_blocks; b++) {
+        int o[MAX_CONVS];
+        o[0] = graph_sep(g, v, &net->conv[b][0]);
+        for (int k = 1; k < net->n_convs; k++)
+            o[k] = graph_sep(g, k == 1 ? o[0] : graph_sum_relu(g, o, k), &net->conv[b][k]);
+        v = graph_sum_relu(g, o, net->n_convs);
+    }
+    v = fn_graph_pool(g, v, FN_OP_AVGPOOL, net->pool_k, 2, FN_PAD_VALID);
+    fn_graph_dense(g, v, net->fc_w, net->fc_b, FN_LANDMARK68_OUTPUTS);
+    int h, w, c;
+    fn_graph_shape(g, v > 0 ? v : 0, &h, &w, &c);
+    if (!fn_graph_ok(g) || h != 1 || w != 1) {
+        fn_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
 static facenet_status bind(facenet_model *m, void **out, int n_blocks, fn_error *e) {
     if (m->input_size != FN_LANDMARK68_INPUT)
         return fn_fail(e, FACENET_ERR_MODEL, "%s: %s takes %d px, not %d", m->path, m->arch->name,
@@ -108,6 +148,8 @@ static facenet_status bind(facenet_model *m, void **out, int n_blocks, fn_error 
     const int64_t wshape[2] = {net->fc_in, FN_LANDMARK68_OUTPUTS}, bshape[1] = {FN_LANDMARK68_OUTPUTS};
     if (st == FACENET_OK && !(net->fc_w = fn_model_weights(m, "fc/weights", 2, wshape, e))) st = e->status;
     if (st == FACENET_OK && !(net->fc_b = fn_model_weights(m, "fc/bias", 1, bshape, e))) st = e->status;
+    if (st == FACENET_OK && !(net->graph = build_graph(net)))
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the landmark network");
     if (st != FACENET_OK) {
         free(net);
         return st;
@@ -118,7 +160,11 @@ static facenet_status bind(facenet_model *m, void **out, int n_blocks, fn_error 
 
 static facenet_status bind_full(facenet_model *m, void **out, fn_error *e) { return bind(m, out, 4, e); }
 static facenet_status bind_tiny(facenet_model *m, void **out, fn_error *e) { return bind(m, out, 3, e); }
-static void landmark68_free(void *net) { free(net); }
+static void landmark68_free(void *vp) {
+    fn_landmark68 *net = vp;
+    if (net) fn_graph_free(net->graph);
+    free(net);
+}
 
 const fn_net_ops fn_landmark68_ops = {"face_landmark_68", bind_full, landmark68_free};
 const fn_net_ops fn_landmark68_tiny_ops = {"face_landmark_68_tiny", bind_tiny, landmark68_free};
@@ -127,76 +173,14 @@ int fn_landmark68_is(const facenet_model *m) {
     return m && m->net && (m->ops == &fn_landmark68_ops || m->ops == &fn_landmark68_tiny_ops);
 }
 
-/* A new arena tensor of the given shape, or one with no data on failure. */
-static fn_tensor alloc_tensor(const fn_exec *ex, int n, int h, int w, int c) {
-    float *p = fn_arena_floats(ex->arena, (size_t)n * h * w * c);
-    return fn_tensor_make(n, h, w, c, p);
-}
-
-static int conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y) {
-    int oh, ow;
-    if (fn_conv_shape(d, x->h, x->w, &oh, &ow) != 0) return -1;
-    *y = alloc_tensor(ex, x->n, oh, ow, d->cout);
-    if (!y->data) return -1;
-    fn_conv2d(ex, x, d, y);
-    return 0;
-}
-
-static int run_sep(const fn_exec *ex, const sep *s, const fn_tensor *x, fn_tensor *y) {
-    if (s->plain) return conv(ex, x, &s->pw, y);
-    fn_tensor t;
-    return conv(ex, x, &s->dw, &t) || conv(ex, &t, &s->pw, y) ? -1 : 0;
-}
-
-/* y = relu(o[0] + (o[1] + (... + o[k-1]))): the association face-api uses. */
-static void sum_relu(const fn_tensor *o, int k, fn_tensor *y) {
-    const size_t n = fn_tensor_count(y);
-    for (size_t i = 0; i < n; i++) {
-        float s = o[k - 1].data[i];
-        for (int j = k - 2; j >= 0; j--) s = o[j].data[i] + s;
-        y->data[i] = s > 0.0f ? s : 0.0f;
-    }
-}
-
-static int run_block(const fn_exec *ex, const fn_landmark68 *net, int b, const fn_tensor *x, fn_tensor *y) {
-    fn_tensor o[MAX_CONVS];
-    if (run_sep(ex, &net->conv[b][0], x, &o[0])) return -1;
-    for (int k = 1; k <= net->n_convs; k++) {
-        fn_tensor in = o[0];
-        if (k >= 2) {
-            in = alloc_tensor(ex, o[0].n, o[0].h, o[0].w, o[0].c);
-            if (!in.data) return -1;
-            sum_relu(o, k, &in);
-        }
-        if (k == net->n_convs) {
-            *y = in;
-            return 0;
-        }
-        if (run_sep(ex, &net->conv[b][k], &in, &o[k])) return -1;
-    }
-    return -1; /* not reached: n_convs >= 1 */
-}
+const fn_graph *fn_landmark68_graph(const fn_landmark68 *net) { return net->graph; }
 
 facenet_status fn_landmark68_forward(const fn_landmark68 *net, const fn_exec *ex, const fn_tensor *x,
                                      float *out, fn_error *e) {
     if (x->h != FN_LANDMARK68_INPUT || x->w != FN_LANDMARK68_INPUT || x->c != 3)
         return fn_fail(e, FACENET_ERR_INTERNAL, "landmark68: input must be 112x112x3");
-    fn_tensor u = *x, t;
-    for (int b = 0; b < net->n_blocks; b++) {
-        if (run_block(ex, net, b, &u, &t)) goto oom;
-        u = t;
-    }
-    int ph, pw;
-    if (fn_window_out(u.h, net->pool_k, 2, FN_PAD_VALID, &ph, NULL) ||
-        fn_window_out(u.w, net->pool_k, 2, FN_PAD_VALID, &pw, NULL) || ph != 1 || pw != 1)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "landmark68: last block is %dx%d, not %dx%d", u.h, u.w,
-                       net->pool_k, net->pool_k);
-    fn_tensor p = alloc_tensor(ex, u.n, 1, 1, u.c);
-    if (!p.data) goto oom;
-    fn_avgpool(ex, &u, net->pool_k, 2, FN_PAD_VALID, &p);
-    fn_tensor yv = fn_tensor_make(u.n, 1, 1, FN_LANDMARK68_OUTPUTS, out);
-    fn_dense(ex, &p, net->fc_w, net->fc_b, &yv);
+    fn_tensor y = fn_tensor_make(x->n, 1, 1, FN_LANDMARK68_OUTPUTS, out);
+    if (fn_graph_run(ex, net->graph, x, &y) != 0)
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the landmark network");
     return FACENET_OK;
-oom:
-    return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the landmark network");
 }

@@ -29,6 +29,9 @@ extern const fn_net_ops fn_landmark68_tiny_ops; /* "face_landmark_68_tiny" */
 /* 1 if m holds one of the two landmark networks. */
 int fn_landmark68_is(const facenet_model *m);
 
+/* The forward pass as a graph (engine/graph.h), for tests and tools. */
+const fn_graph *fn_landmark68_graph(const fn_landmark68 *net);
+
 /* x: [n,112,112,3] normalised input. out: n x 136 raw outputs. Scratch comes
  * from ex->arena and is left allocated (the caller resets the arena). */
 facenet_status fn_landmark68_forward(const fn_landmark68 *net, const fn_exec *ex, const fn_tensor *x,

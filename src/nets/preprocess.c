@@ -1,36 +1,118 @@
-/* preprocess.c - face-api's toBatchTensor and per-network normalisation. */
+/*
+ * preprocess.c - face-api's toBatchTensor and per-network normalisation.
+ *
+ * face-api pads the image to a square with black, then resizes the square
+ * with TF's legacy bilinear resize. Done literally, that materialises the
+ * padded square as floats first: 44 MB for a 1920 px photo, written and
+ * read once, only for the resize to sample 512 x 512 points of it. Here the
+ * resize reads the 8-bit pixels directly: a sample that falls in the
+ * padding reads 0, exactly what the padded square holds there, and every
+ * other sample reads the pixel the square would hold, converted to float as
+ * the square would have it. The arithmetic is fn_resize_bilinear_legacy's,
+ * in its order, so the result is the same to the bit (tests/unit/
+ * test_preprocess.c checks that against the literal pad + resize). Rows run
+ * in parallel over the exec's pool.
+ */
+#include <math.h>
 #include <string.h>
 
 #include "nets/preprocess.h"
 
-int fn_to_input(const fn_exec *ex, const facenet_image *img, int size, int center, const fn_norm *norm,
-                float *dst) {
-    const int w = img->width, h = img->height;
-    const int side = w > h ? w : h;
-    const int diff = side - (w < h ? w : h);
+typedef struct prep_job {
+    const uint8_t *px; /* the region's first pixel */
+    size_t stride;     /* bytes per image row */
+    int channels;      /* 1 or 3 */
+    int w, h;          /* the region */
+    int top, left;     /* where the region sits in the padded square */
+    int side, size;
+    const int *x0, *x1; /* per output column: the square's columns, and */
+    const float *dx;    /* the weight of x1 */
+    const fn_norm *norm;
+    float *dst;
+} prep_job;
+
+/* The square's pixel (sy, sx) as floats (0 in the padding). */
+static inline void sample(const prep_job *j, int sy, int sx, float v[3]) {
+    const int y = sy - j->top, x = sx - j->left;
+    if (y < 0 || y >= j->h || x < 0 || x >= j->w) {
+        v[0] = v[1] = v[2] = 0.0f;
+        return;
+    }
+    const uint8_t *p = j->px + (size_t)y * j->stride + (size_t)x * j->channels;
+    if (j->channels == 3) {
+        v[0] = (float)p[0], v[1] = (float)p[1], v[2] = (float)p[2];
+    } else {
+        v[0] = v[1] = v[2] = (float)p[0];
+    }
+}
+
+static void prep_rows(void *vp, int begin, int end) {
+    const prep_job *j = vp;
+    const float sy = (float)j->side / (float)j->size;
+    for (int oy = begin; oy < end; oy++) {
+        const float fy = (float)oy * sy;
+        const int y0 = (int)floorf(fy);
+        const int y1 = (int)ceilf(fy) < j->side - 1 ? (int)ceilf(fy) : j->side - 1;
+        const float dy = fy - (float)y0;
+        float *o = j->dst + (size_t)oy * j->size * 3;
+        for (int ox = 0; ox < j->size; ox++, o += 3) {
+            float tl[3], tr[3], bl[3], br[3];
+            sample(j, y0, j->x0[ox], tl);
+            sample(j, y0, j->x1[ox], tr);
+            sample(j, y1, j->x0[ox], bl);
+            sample(j, y1, j->x1[ox], br);
+            const float dx = j->dx[ox];
+            for (int c = 0; c < 3; c++) {
+                const float top = tl[c] + (tr[c] - tl[c]) * dx;
+                const float bot = bl[c] + (br[c] - bl[c]) * dx;
+                const float v = top + (bot - top) * dy;
+                o[c] = (v - j->norm->mean[c]) / j->norm->div;
+            }
+        }
+    }
+}
+
+int fn_to_input_rect(const fn_exec *ex, const facenet_image *img, int rx, int ry, int rw, int rh, int size,
+                     int center, const fn_norm *norm, float *dst) {
+    if (rx < 0 || ry < 0 || rw <= 0 || rh <= 0 || rx > img->width - rw || ry > img->height - rh || size <= 0)
+        return -1;
+    const int side = rw > rh ? rw : rh;
+    const int diff = side - (rw < rh ? rw : rh);
     /* JS Math.round(diff/2) goes after the image, the rest before it. */
     const int after = center ? (diff + 1) / 2 : diff;
     const int before = diff - after;
-    const int top = h < w ? before : 0, left = w < h ? before : 0;
-
-    float *canvas = fn_arena_floats(ex->arena, (size_t)side * side * 3);
-    if (!canvas) return -1;
-    fn_tensor sq = fn_tensor_make(1, side, side, 3, canvas);
-    memset(canvas, 0, (size_t)side * side * 3 * sizeof(float));
-    for (int y = 0; y < h; y++) {
-        const uint8_t *src = img->data + (size_t)y * w * img->channels;
-        float *row = fn_at(&sq, 0, y + top, left, 0);
-        for (int x = 0; x < w; x++) {
-            for (int c = 0; c < 3; c++) row[x * 3 + c] = (float)src[x * img->channels + (img->channels == 3 ? c : 0)];
-        }
+    /* The column table: two ints and a float per output column. */
+    float *tab = fn_arena_floats(ex->arena, (size_t)size * 3);
+    if (!tab) return -1;
+    int *x0 = (int *)(void *)tab, *x1 = x0 + size;
+    float *dx = tab + 2 * (size_t)size;
+    _Static_assert(sizeof(int) == sizeof(float), "an int fits a float slot");
+    const float sx = (float)side / (float)size;
+    for (int ox = 0; ox < size; ox++) {
+        const float fx = (float)ox * sx;
+        x0[ox] = (int)floorf(fx);
+        x1[ox] = (int)ceilf(fx) < side - 1 ? (int)ceilf(fx) : side - 1;
+        dx[ox] = fx - (float)x0[ox];
     }
-    fn_tensor out = fn_tensor_make(1, size, size, 3, dst);
-    if (side == size)
-        memcpy(dst, canvas, (size_t)size * size * 3 * sizeof(float));
-    else
-        fn_resize_bilinear_legacy(&sq, &out);
-    const size_t n = (size_t)size * size;
-    for (size_t i = 0; i < n; i++)
-        for (int c = 0; c < 3; c++) dst[i * 3 + c] = (dst[i * 3 + c] - norm->mean[c]) / norm->div;
+    prep_job j = {img->data + ((size_t)ry * img->width + rx) * img->channels,
+                  (size_t)img->width * img->channels,
+                  img->channels,
+                  rw,
+                  rh,
+                  rh < rw ? before : 0,
+                  rw < rh ? before : 0,
+                  side,
+                  size,
+                  x0,
+                  x1,
+                  dx,
+                  norm,
+                  dst};
+    fn_parallel_for(ex, size, 16, prep_rows, &j);
     return 0;
+}
+
+int fn_to_input(const fn_exec *ex, const facenet_image *img, int size, int center, const fn_norm *norm,
+                float *dst) {
+    return fn_to_input_rect(ex, img, 0, 0, img->width, img->height, size, center, norm, dst);
 }

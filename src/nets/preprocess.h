@@ -18,8 +18,13 @@ typedef struct fn_norm {
 /* Fill dst (size*size*3 floats, NHWC for one batch item) from img (1 or 3
  * channels). center: split the padding between both sides, the larger half
  * after the image (face-api's padToSquare(img, true)); otherwise all of it
- * goes after. Uses scratch memory from ex->arena; 0 or -1 if out of memory. */
+ * goes after. Uses a little scratch memory from ex->arena (no padded copy of
+ * the image is made); 0, or -1 if out of memory. */
 int fn_to_input(const fn_exec *ex, const facenet_image *img, int size, int center, const fn_norm *norm,
                 float *dst);
+/* The same for the rx, ry, rw x rh region of img, as if it had been cut out
+ * first (no copy is made). -1 if the region does not lie inside img. */
+int fn_to_input_rect(const fn_exec *ex, const facenet_image *img, int rx, int ry, int rw, int rh, int size,
+                     int center, const fn_norm *norm, float *dst);
 
 #endif

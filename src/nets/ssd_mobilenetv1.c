@@ -13,15 +13,19 @@
  * batch norms are folded at bind time into the conv's per-channel scale and
  * shift, so every layer is one fused fn_conv2d.
  *
- * Memory: the backbone's big activations ping-pong between two arena buffers
- * sized for the largest layer, instead of one allocation per layer; only the
- * maps that later layers or the heads read again get their own.
+ * The layers are laid out once, at bind time, as an fn_graph (engine/
+ * graph.h) whose twelve outputs are the heads, box and class for each map in
+ * turn; a forward pass is one fn_graph_run, so that a fast backend keeps the
+ * activations in its own layout from the first conv to the heads. With one
+ * image the heads write straight into the caller's arrays (each head's
+ * NHWC output already is in anchor order).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/graph.h"
 #include "model/model.h"
 #include "nets/nets.h"
 #include "nets/ssd_mobilenetv1.h"
@@ -43,6 +47,7 @@ struct fn_ssd_mobilenetv1 {
     fn_conv_desc box_head[N_MAPS], cls_head[N_MAPS];
     const float *anchors; /* [5118][4] */
     float *folded;        /* the depthwise batch norms' scales and shifts, one allocation */
+    fn_graph *graph;      /* the forward pass; outputs box 0, class 0, box 1, ... */
 };
 
 /* Channels out of block i (1-based; [0]: out of the first conv), and block i's depthwise stride. */
@@ -154,9 +159,39 @@ static facenet_status bind_all(facenet_model *m, fn_ssd_mobilenetv1 *net, fn_err
     return st;
 }
 
+/* The whole forward pass as a graph; NULL if out of memory. */
+static fn_graph *build_graph(const fn_ssd_mobilenetv1 *net) {
+    fn_graph *g = fn_graph_new(FN_SSD_INPUT, FN_SSD_INPUT, 3);
+    if (!g) return NULL;
+    int fm[N_MAPS];
+    int v = fn_graph_conv(g, 0, &net->conv0);
+    for (int i = 1; i <= N_BLOCKS; i++) {
+        v = fn_graph_conv(g, fn_graph_conv(g, v, &net->blocks[i - 1].dw), &net->blocks[i - 1].pw);
+        if (i == 11) fm[0] = v;
+    }
+    fm[1] = v;
+    for (int k = 0; k < N_EXTRA; k++) {
+        v = fn_graph_conv(g, v, &net->extra[k]);
+        if (k % 2 == 1) fm[2 + k / 2] = v;
+    }
+    for (int j = 0; j < N_MAPS; j++) {
+        int h, w, c;
+        fn_graph_shape(g, fm[j] > 0 ? fm[j] : 0, &h, &w, &c);
+        if (h != MAP_G[j] || w != MAP_G[j]) g->bad = 1;
+        fn_graph_output(g, fn_graph_conv(g, fm[j], &net->box_head[j]));
+        fn_graph_output(g, fn_graph_conv(g, fm[j], &net->cls_head[j]));
+    }
+    if (!fn_graph_ok(g)) {
+        fn_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
 static void ssd_free(void *vp) {
     fn_ssd_mobilenetv1 *net = vp;
     if (!net) return;
+    fn_graph_free(net->graph);
     free(net->folded);
     free(net);
 }
@@ -175,6 +210,8 @@ static facenet_status ssd_bind(facenet_model *m, void **out, fn_error *e) {
         return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory binding %s", m->path);
     }
     facenet_status st = bind_all(m, net, e);
+    if (st == FACENET_OK && !(net->graph = build_graph(net)))
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out %s", m->path);
     if (st != FACENET_OK) {
         ssd_free(net);
         return st;
@@ -189,73 +226,42 @@ const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net) { return 
 
 /* ---------------------------------------------------------------- forward */
 
-/* Where a layer's output goes: a buffer of cap floats, or (buf NULL) a new
- * arena allocation that stays valid for the rest of the pass. */
-static facenet_status conv(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, float *buf,
-                           size_t cap, fn_tensor *y, fn_error *e) {
-    int oh, ow;
-    if (fn_conv_shape(d, x->h, x->w, &oh, &ow) != 0)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a %dx%d map is too small for a layer", x->h,
-                       x->w);
-    const size_t count = (size_t)x->n * oh * ow * d->cout;
-    if (buf && count > cap)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: a layer outgrew its buffer");
-    float *p = buf ? buf : fn_arena_floats(ex->arena, count);
-    if (!p) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
-    *y = fn_tensor_make(x->n, oh, ow, d->cout, p);
-    fn_conv2d(ex, x, d, y);
-    return FACENET_OK;
-}
-
-/* Run one head conv on a feature map and copy each image's part to its place
- * in out (per image: FN_SSD_ANCHORS x per_anchor floats). The head's NHWC
- * output is already in (row, column, anchor, value) order. */
-static facenet_status head(const fn_exec *ex, const fn_tensor *fm, const fn_conv_desc *d, int per_anchor,
-                           int first_anchor, float *out, fn_error *e) {
-    fn_tensor y;
-    if (conv(ex, fm, d, NULL, 0, &y, e) != FACENET_OK) return e->status;
-    const size_t per_image = (size_t)y.h * y.w * y.c;
-    for (int b = 0; b < y.n; b++)
-        memcpy(out + ((size_t)b * FN_SSD_ANCHORS + first_anchor) * per_anchor, y.data + b * per_image,
-               per_image * sizeof(float));
-    return FACENET_OK;
-}
+const fn_graph *fn_ssd_mobilenetv1_graph(const fn_ssd_mobilenetv1 *net) { return net->graph; }
 
 facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex,
                                           const fn_tensor *x, float *box_enc, float *class_logits,
                                           fn_error *e) {
     if (x->h != FN_SSD_INPUT || x->w != FN_SSD_INPUT || x->c != 3 || x->n < 1)
         return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: input must be [n,512,512,3]");
-    /* Up to block 10, pointwise outputs live in big[0] and depthwise outputs
-     * in big[1]; the largest are block 1's, 256 x 256 x 64 and x 32. */
-    const size_t cap[2] = {(size_t)x->n * 256 * 256 * 64, (size_t)x->n * 256 * 256 * 32};
-    float *big[2] = {fn_arena_floats(ex->arena, cap[0]), fn_arena_floats(ex->arena, cap[1])};
-    if (!big[0] || !big[1])
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
-    fn_tensor fm[N_MAPS], t, u;
-    if (conv(ex, x, &net->conv0, big[0], cap[0], &t, e)) return e->status;
-    for (int i = 1; i <= N_BLOCKS; i++) {
-        /* Blocks 11 and 13 give feature maps 0 and 1, read again later. */
-        const int keep = i == 11 || i == 13;
-        if (conv(ex, &t, &net->blocks[i - 1].dw, big[1], cap[1], &u, e) ||
-            conv(ex, &u, &net->blocks[i - 1].pw, keep ? NULL : big[0], cap[0], &t, e))
-            return e->status;
-        if (i == 11) fm[0] = t;
-    }
-    fm[1] = t;
-    for (int k = 0; k < N_EXTRA; k++) {
-        if (conv(ex, &t, &net->extra[k], NULL, 0, &u, e)) return e->status;
-        t = u;
-        if (k % 2 == 1) fm[2 + k / 2] = t;
-    }
+    /* Head j of kind t (0 box, 1 class) is output 2j + t. With one image it
+     * is its slice of the caller's array; with more, the images' parts
+     * interleave there, so it goes to scratch first. */
+    fn_tensor ys[2 * N_MAPS];
+    const int per[2] = {4, FN_SSD_CLASSES};
+    float *dst[2] = {box_enc, class_logits};
     int first = 0;
     for (int j = 0; j < N_MAPS; j++) {
-        if (fm[j].h != MAP_G[j] || fm[j].w != MAP_G[j])
-            return fn_fail(e, FACENET_ERR_INTERNAL, "ssd_mobilenetv1: feature map %d is %dx%d, not %dx%d", j,
-                           fm[j].h, fm[j].w, MAP_G[j], MAP_G[j]);
-        if (head(ex, &fm[j], &net->box_head[j], 4, first, box_enc, e) ||
-            head(ex, &fm[j], &net->cls_head[j], FN_SSD_CLASSES, first, class_logits, e))
-            return e->status;
+        for (int t = 0; t < 2; t++) {
+            const int c = MAP_A[j] * per[t];
+            float *p = x->n == 1 ? dst[t] + (size_t)first * per[t]
+                                 : fn_arena_floats(ex->arena, (size_t)x->n * MAP_G[j] * MAP_G[j] * c);
+            if (!p) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
+            ys[2 * j + t] = fn_tensor_make(x->n, MAP_G[j], MAP_G[j], c, p);
+        }
+        first += MAP_G[j] * MAP_G[j] * MAP_A[j];
+    }
+    if (fn_graph_run(ex, net->graph, x, ys) != 0)
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
+    if (x->n == 1) return FACENET_OK;
+    first = 0;
+    for (int j = 0; j < N_MAPS; j++) {
+        for (int t = 0; t < 2; t++) {
+            const fn_tensor *y = &ys[2 * j + t];
+            const size_t per_image = (size_t)y->h * y->w * y->c;
+            for (int b = 0; b < y->n; b++)
+                memcpy(dst[t] + ((size_t)b * FN_SSD_ANCHORS + first) * per[t], y->data + b * per_image,
+                       per_image * sizeof(float));
+        }
         first += MAP_G[j] * MAP_G[j] * MAP_A[j];
     }
     return FACENET_OK;

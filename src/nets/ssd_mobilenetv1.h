@@ -27,6 +27,11 @@ typedef struct fn_ssd_mobilenetv1 fn_ssd_mobilenetv1;
  * input and not clipped, in the order of the network's outputs. */
 const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net);
 
+/* The forward pass as a graph (engine/graph.h) with 12 outputs: box
+ * encodings and class logits of feature map 0, then of map 1, and so on;
+ * for tests and tools. */
+const fn_graph *fn_ssd_mobilenetv1_graph(const fn_ssd_mobilenetv1 *net);
+
 /* x: [n,512,512,3] normalised input. box_enc: n x 5118 x 4 (ty, tx, th, tw);
  * class_logits: n x 5118 x 3. Anchors are ordered by feature map (32x32,
  * 16x16, 8x8, 4x4, 2x2, 1x1), then row, column and anchor. Scratch comes

@@ -16,13 +16,16 @@
  * (for x > 0 face-api's rounding may differ in the last bit; boxes still
  * agree with face-api's within 1e-4 px, see docs/detection.md).
  *
- * Activations ping-pong between two arena buffers sized for the largest
- * (the first conv's output).
+ * The layers are laid out as an fn_graph (engine/graph.h) once, at bind
+ * time, for the model's input size, so that a fast backend runs the whole
+ * pass in its own layouts; another input size gets a graph of its own for
+ * the call.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/graph.h"
 #include "model/model.h"
 #include "nets/nets.h"
 #include "nets/tiny_face_detector.h"
@@ -41,6 +44,7 @@ struct fn_tiny_face_detector {
     fn_conv_desc conv0;
     fn_conv_desc dw[N_SEP], pw[N_SEP];
     fn_conv_desc conv8;
+    fn_graph *graph; /* for the model's input size */
 };
 
 static const int SEP_COUT[N_SEP + 1] = {16, 32, 64, 128, 256, 512};
@@ -87,6 +91,33 @@ static facenet_status bind_separable(facenet_model *m, int i, int cin, int cout,
     return FACENET_OK;
 }
 
+/* The forward pass for s x s inputs as a graph; NULL if out of memory or s
+ * is too small. */
+static fn_graph *build_graph(const fn_tiny_face_detector *net, int s) {
+    fn_graph *g = fn_graph_new(s, s, 3);
+    if (!g) return NULL;
+    int v = fn_graph_conv(g, 0, &net->conv0);
+    for (int i = 0; i < N_SEP; i++) {
+        v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 2, 2, FN_PAD_SAME);
+        v = fn_graph_conv(g, fn_graph_conv(g, v, &net->dw[i]), &net->pw[i]);
+    }
+    v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 2, 1, FN_PAD_SAME);
+    fn_graph_conv(g, v, &net->conv8);
+    int h, w, c;
+    if (fn_graph_ok(g)) fn_graph_shape(g, g->n_ops, &h, &w, &c);
+    if (!fn_graph_ok(g) || h != fn_tiny_face_detector_cells(s) || w != h) {
+        fn_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void tiny_free(void *vp) {
+    fn_tiny_face_detector *net = vp;
+    if (net) fn_graph_free(net->graph);
+    free(net);
+}
+
 static facenet_status tiny_bind(facenet_model *m, void **out, fn_error *e) {
     if (m->input_size % FN_TINY_STRIDE != 0)
         return fn_fail(e, FACENET_ERR_MODEL,
@@ -100,81 +131,35 @@ static facenet_status tiny_bind(facenet_model *m, void **out, fn_error *e) {
     if (st == FACENET_OK)
         st = bind_conv(m, "conv8", 1, SEP_COUT[N_SEP], FN_TINY_ANCHORS * FN_TINY_BOX, FN_ACT_NONE,
                        &net->conv8, e);
+    if (st == FACENET_OK && m->input_size >= FN_TINY_STRIDE && !(net->graph = build_graph(net, m->input_size)))
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the tiny detector");
     if (st != FACENET_OK) {
-        free(net);
+        tiny_free(net);
         return st;
     }
     *out = net;
     return FACENET_OK;
 }
 
-static void tiny_free(void *net) { free(net); }
-
 const fn_net_ops fn_tiny_face_detector_ops = {"tiny_face_detector", tiny_bind, tiny_free};
 
 /* ---------------------------------------------------------------- forward */
 
-/* Two buffers of cap floats; each step reads the one written last. */
-typedef struct pingpong {
-    float *buf[2];
-    size_t cap;
-    int next;
-} pingpong;
-
-static float *pp_take(pingpong *pp, size_t count) {
-    if (count > pp->cap) return NULL;
-    float *p = pp->buf[pp->next];
-    pp->next ^= 1;
-    return p;
-}
-
-static facenet_status conv(const fn_exec *ex, pingpong *pp, fn_tensor *t, const fn_conv_desc *d, float *dst,
-                           fn_error *e) {
-    int oh, ow;
-    if (fn_conv_shape(d, t->h, t->w, &oh, &ow) != 0)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: a %dx%d map is too small", t->h, t->w);
-    float *p = dst ? dst : pp_take(pp, (size_t)t->n * oh * ow * d->cout);
-    if (!p) return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: a layer outgrew its buffer");
-    fn_tensor y = fn_tensor_make(t->n, oh, ow, d->cout, p);
-    fn_conv2d(ex, t, d, &y);
-    *t = y;
-    return FACENET_OK;
-}
-
-static facenet_status maxpool(const fn_exec *ex, pingpong *pp, fn_tensor *t, int stride, fn_error *e) {
-    int oh, ow;
-    fn_window_out(t->h, 2, stride, FN_PAD_SAME, &oh, NULL);
-    fn_window_out(t->w, 2, stride, FN_PAD_SAME, &ow, NULL);
-    float *p = pp_take(pp, (size_t)t->n * oh * ow * t->c);
-    if (!p) return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: a layer outgrew its buffer");
-    fn_tensor y = fn_tensor_make(t->n, oh, ow, t->c, p);
-    fn_maxpool(ex, t, 2, stride, FN_PAD_SAME, &y);
-    *t = y;
-    return FACENET_OK;
-}
+const fn_graph *fn_tiny_face_detector_graph(const fn_tiny_face_detector *net) { return net->graph; }
 
 facenet_status fn_tiny_face_detector_forward(const fn_tiny_face_detector *net, const fn_exec *ex,
                                              const fn_tensor *x, float *out, fn_error *e) {
     if (x->n < 1 || x->c != 3 || x->h != x->w || x->h < FN_TINY_STRIDE || x->h % FN_TINY_STRIDE != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL,
                        "tiny_face_detector: input must be [n,s,s,3], s a multiple of 32");
-    /* The first conv's output, (s-2)^2 x 16, is the largest activation. */
-    pingpong pp = {{NULL, NULL}, (size_t)x->n * (x->h - 2) * (x->w - 2) * SEP_COUT[0], 0};
-    pp.buf[0] = fn_arena_floats(ex->arena, pp.cap);
-    pp.buf[1] = fn_arena_floats(ex->arena, pp.cap);
-    if (!pp.buf[0] || !pp.buf[1])
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the tiny detector");
-    fn_tensor t = *x;
-    if (conv(ex, &pp, &t, &net->conv0, NULL, e)) return e->status;
-    for (int i = 0; i < N_SEP; i++) {
-        if (maxpool(ex, &pp, &t, 2, e) || conv(ex, &pp, &t, &net->dw[i], NULL, e) ||
-            conv(ex, &pp, &t, &net->pw[i], NULL, e))
-            return e->status;
-    }
-    if (maxpool(ex, &pp, &t, 1, e)) return e->status;
-    const int g = fn_tiny_face_detector_cells(x->h);
-    if (t.h != g || t.w != g)
-        return fn_fail(e, FACENET_ERR_INTERNAL, "tiny_face_detector: the grid is %dx%d, not %dx%d", t.h, t.w,
-                       g, g);
-    return conv(ex, &pp, &t, &net->conv8, out, e);
+    fn_graph *own = NULL;
+    const fn_graph *g = net->graph;
+    if (!g || g->h != x->h) g = own = build_graph(net, x->h);
+    if (!g) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the tiny detector");
+    const int cells = fn_tiny_face_detector_cells(x->h);
+    fn_tensor y = fn_tensor_make(x->n, cells, cells, FN_TINY_ANCHORS * FN_TINY_BOX, out);
+    int rc = fn_graph_run(ex, g, x, &y);
+    fn_graph_free(own);
+    if (rc != 0) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the tiny detector");
+    return FACENET_OK;
 }

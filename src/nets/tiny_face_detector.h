@@ -32,6 +32,10 @@ extern const float fn_tiny_face_detector_mean[3];
 /* Grid side for an input side (a multiple of 32). */
 static inline int fn_tiny_face_detector_cells(int input_size) { return input_size / FN_TINY_STRIDE; }
 
+/* The forward pass for the model's input size as a graph (engine/graph.h),
+ * for tests and tools; NULL if that size is not a multiple of 32. */
+const fn_graph *fn_tiny_face_detector_graph(const fn_tiny_face_detector *net);
+
 /* x: [n,s,s,3] normalised input, s a positive multiple of 32. out: n x g x g
  * x 25 floats, g = s/32, channel = anchor * 5 + value. Scratch comes from
  * ex->arena. */

@@ -14,6 +14,10 @@
  * in channels), the generic add (zero-extended in space), pools and the
  * global mean between convolutions. Odd cases run on 2 threads.
  *
+ * Named outputs, depthwise-separable chains and the landmark net's sums
+ * are graph cases too, and the detectors and landmark nets are checked
+ * whole, as the graphs they bind, on real photos.
+ *
  * Each case gets a fresh exec: the backend's caches assume that weights do
  * not change, which a test reusing freed buffers would break.
  *
@@ -29,8 +33,11 @@
 #include "engine/engine.h"
 #include "engine/graph.h"
 #include "image/image.h"
+#include "nets/landmark68.h"
 #include "nets/preprocess.h"
 #include "nets/resnet29.h"
+#include "nets/ssd_mobilenetv1.h"
+#include "nets/tiny_face_detector.h"
 #include "testutil.h"
 #include "util/json.h"
 
@@ -244,33 +251,45 @@ static void test_dense_against_reference(void **state) {
 
 /* ---------------------------------------------------------------- graphs */
 
-/* Run g on a random input with both backends; compare the outputs. */
+/* Run g on a random input with both backends; compare every output. */
 static void check_graph(const fn_graph *g, int n, int threads, uint64_t seed, const char *what) {
     assert_true(fn_graph_ok(g));
-    int oh, ow, oc;
-    fn_graph_shape(g, g->n_ops, &oh, &ow, &oc);
-    size_t xn = (size_t)n * g->h * g->w * g->c, yn = (size_t)n * oh * ow * oc;
+    const int no = fn_graph_n_outputs(g);
+    fn_tensor yr[16], yf[16], ya[16];
+    assert_true(no <= 16);
+    size_t xn = (size_t)n * g->h * g->w * g->c;
     fn_tensor x = fn_tensor_make(n, g->h, g->w, g->c, rnd(xn, seed, -2.0f, 2.0f));
-    fn_tensor yr = fn_tensor_make(n, oh, ow, oc, zeros(yn)), yf = fn_tensor_make(n, oh, ow, oc, zeros(yn));
+    for (int k = 0; k < no; k++) {
+        int oh, ow, oc;
+        fn_graph_shape(g, fn_graph_output_value(g, k), &oh, &ow, &oc);
+        size_t yn = (size_t)n * oh * ow * oc;
+        yr[k] = fn_tensor_make(n, oh, ow, oc, zeros(yn));
+        yf[k] = fn_tensor_make(n, oh, ow, oc, zeros(yn));
+        ya[k] = fn_tensor_make(n, oh, ow, oc, zeros(yn));
+    }
     exec_pair p;
     pair_open(&p, threads);
-    assert_int_equal(fn_graph_run_ops(&p.ref, g, &x, &yr), 0);
-    if (FAST->graph_run(&p.fast, g, &x, &yf) != 0) fail_msg("%s: the backend refused the graph", what);
-    check_nse(yf.data, yr.data, yn, what);
+    assert_int_equal(fn_graph_run_ops(&p.ref, g, &x, yr), 0);
+    if (FAST->graph_run(&p.fast, g, &x, yf) != 0) fail_msg("%s: the backend refused the graph", what);
     /* A second run reuses the compiled plan and must give the same bits. */
-    float *again = zeros(yn);
-    fn_tensor ya = fn_tensor_make(n, oh, ow, oc, again);
     fn_arena_reset(&p.fast_arena);
-    assert_int_equal(FAST->graph_run(&p.fast, g, &x, &ya), 0);
-    if (memcmp(again, yf.data, yn * sizeof(float)) != 0) fail_msg("%s: a second run differs", what);
+    assert_int_equal(FAST->graph_run(&p.fast, g, &x, ya), 0);
+    for (int k = 0; k < no; k++) {
+        char w2[300];
+        snprintf(w2, sizeof w2, "%s, output %d of %d", what, k, no);
+        check_nse(yf[k].data, yr[k].data, fn_tensor_count(&yr[k]), w2);
+        if (memcmp(ya[k].data, yf[k].data, fn_tensor_count(&yf[k]) * sizeof(float)) != 0)
+            fail_msg("%s: a second run differs", w2);
+        free(yr[k].data), free(yf[k].data), free(ya[k].data);
+    }
     pair_close(&p);
-    free(x.data), free(yr.data), free(yf.data), free(again);
+    free(x.data);
 }
 
 /* Convolution parameters owned by a test graph. */
 typedef struct conv_store {
-    fn_conv_desc d[16];
-    float *mem[64];
+    fn_conv_desc d[32];
+    float *mem[128];
     int nd, nm;
 } conv_store;
 
@@ -416,6 +435,145 @@ static void test_graph_residual_adds(void **state) {
     printf("backend %s: %d residual graphs match the reference (worst NSE %.2g)\n", FAST->name, cases, WORST);
 }
 
+/* A depthwise 3x3 conv (its scale and shift as a folded batch norm). */
+static const fn_conv_desc *make_dw(conv_store *cs, int stride, int c, fn_act act, uint64_t seed) {
+    float *w = rnd((size_t)9 * c, seed, -0.6f, 0.6f), *s = rnd((size_t)c, seed + 2, 0.5f, 1.5f);
+    float *t = rnd((size_t)c, seed + 3, -0.3f, 0.3f);
+    cs->mem[cs->nm++] = w, cs->mem[cs->nm++] = s, cs->mem[cs->nm++] = t;
+    fn_conv_desc *d = &cs->d[cs->nd++];
+    *d = (fn_conv_desc){.kh = 3,
+                        .kw = 3,
+                        .stride = stride,
+                        .padding = FN_PAD_SAME,
+                        .cin = c,
+                        .cout = c,
+                        .depthwise = 1,
+                        .weights = w,
+                        .scale = s,
+                        .shift = t,
+                        .act = act,
+                        .alpha = 0.1f};
+    return d;
+}
+
+/* MobileNet-style chains, as the detectors and the landmark net are built:
+ * depthwise 3x3 (stride 1 and 2, TF SAME, odd and even planes) then a
+ * pointwise 1x1, with every activation, max pools between them (2x2/2 and
+ * 2x2/1 SAME, as the tiny detector's), over channel counts that fill the
+ * channel block and counts that do not. */
+static void test_graph_depthwise_separable(void **state) {
+    (void)state;
+    WORST = 0;
+    static const int CH[] = {32, 16, 64, 24, 48, 8};
+    int cases = 0;
+    for (int i = 0; i < 24; i++) {
+        const int c0 = CH[i % 6], c1 = CH[(i + 1) % 6], h = 7 + (i * 5) % 12, w = 6 + (i * 3) % 13;
+        const fn_act act = (fn_act)(i % 4);
+        const int n = i % 3 == 0 ? 2 : 1;
+        conv_store cs = {0};
+        fn_graph *g = fn_graph_new(h, w, 3);
+        int v = fn_graph_conv(g, 0, make_conv(&cs, 3, 2, FN_PAD_SAME, 3, c0, act, 500 + i));
+        v = fn_graph_conv(g, v, make_dw(&cs, 1, c0, act, 510 + i));
+        v = fn_graph_conv(g, v, make_conv(&cs, 1, 1, FN_PAD_SAME, c0, c1, act, 520 + i));
+        if (i % 2) v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 2, 1 + (i / 2) % 2, FN_PAD_SAME);
+        v = fn_graph_conv(g, v, make_dw(&cs, 2, c1, FN_ACT_NONE, 530 + i));
+        v = fn_graph_conv(g, v, make_conv(&cs, 1, 1, FN_PAD_VALID, c1, 2 * c1, FN_ACT_LEAKY, 540 + i));
+        char what[160];
+        snprintf(what, sizeof what, "separable chain %d -> %d, %s, n%d, %dx%d", c0, c1, ACT_NAME[act], n, h, w);
+        check_graph(g, n, 1 + i % 2, 550 + i, what);
+        fn_graph_free(g);
+        store_free(&cs);
+        cases++;
+    }
+    printf("backend %s: %d depthwise-separable graphs match the reference (worst NSE %.2g)\n", FAST->name,
+           cases, WORST);
+}
+
+/* Named outputs: heads on several maps (channel counts off the block, as
+ * the SSD's), an output that later layers also read, a dense output, an
+ * add's output, in an order unlike the values'. */
+static void test_graph_outputs(void **state) {
+    (void)state;
+    WORST = 0;
+    int cases = 0;
+    for (int i = 0; i < 8; i++) {
+        const int n = 1 + 2 * (i % 2), c = 32;
+        conv_store cs = {0};
+        float *fc = rnd((size_t)64 * 7, 600 + i, -0.3f, 0.3f), *fb = rnd(7, 610 + i, -1, 1);
+        fn_graph *g = fn_graph_new(16, 16, 3);
+        int a = fn_graph_conv(g, 0, make_conv(&cs, 3, 2, FN_PAD_SAME, 3, c, FN_ACT_RELU6, 620 + i));
+        int b = fn_graph_conv(g, a, make_conv(&cs, 3, 2, FN_PAD_SAME, c, 64, FN_ACT_RELU6, 630 + i));
+        int m = fn_graph_conv(g, b, make_conv(&cs, 1, 1, FN_PAD_SAME, 64, 64, FN_ACT_NONE, 640 + i));
+        int r = fn_graph_add(g, m, b, FN_ACT_RELU, 0.0f);
+        int gm = fn_graph_global_mean(g, r);
+        int d = fn_graph_dense(g, gm, fc, i % 2 ? fb : NULL, 7);
+        int h0 = fn_graph_conv(g, a, make_conv(&cs, 1, 1, FN_PAD_SAME, c, 12, FN_ACT_NONE, 650 + i));
+        int h1 = fn_graph_conv(g, a, make_conv(&cs, 1, 1, FN_PAD_SAME, c, 9, FN_ACT_NONE, 660 + i));
+        int h2 = fn_graph_conv(g, b, make_conv(&cs, 3, 1, FN_PAD_SAME, 64, 24, FN_ACT_NONE, 670 + i));
+        /* Different subsets and orders. */
+        switch (i % 4) {
+        case 0: fn_graph_output(g, h0), fn_graph_output(g, h1), fn_graph_output(g, h2); break;
+        case 1: fn_graph_output(g, d), fn_graph_output(g, h2), fn_graph_output(g, a); break;
+        case 2: fn_graph_output(g, r), fn_graph_output(g, h1), fn_graph_output(g, b), fn_graph_output(g, d); break;
+        default: fn_graph_output(g, h2), fn_graph_output(g, m), fn_graph_output(g, h0); break;
+        }
+        assert_int_equal(fn_graph_output(g, fn_graph_output_value(g, 0)), -1); /* named twice */
+        g->bad = 0; /* the refusal marked the graph bad; it is otherwise fine */
+        char what[64];
+        snprintf(what, sizeof what, "outputs, variant %d, n%d", i % 4, n);
+        check_graph(g, n, 1 + (i / 2) % 2, 680 + i, what);
+        fn_graph_free(g);
+        store_free(&cs);
+        free(fc), free(fb);
+        cases++;
+    }
+    /* Refused outputs: the input and values that do not exist. */
+    fn_graph *g = fn_graph_new(4, 4, 8);
+    assert_int_equal(fn_graph_output(g, 0), -1);
+    assert_false(fn_graph_ok(g));
+    fn_graph_free(g);
+    g = fn_graph_new(4, 4, 8);
+    assert_int_equal(fn_graph_output(g, 1), -1);
+    fn_graph_free(g);
+    printf("backend %s: %d graphs with named outputs match the reference (worst NSE %.2g)\n", FAST->name,
+           cases, WORST);
+}
+
+/* The landmark net's dense blocks: relu(o1 + (o2 + (o3 + o4))) over
+ * outputs that are read again by later sums (not fusable into the conv),
+ * the last one fusable, at 1 and 2 threads. */
+static void test_graph_dense_block_sums(void **state) {
+    (void)state;
+    WORST = 0;
+    int cases = 0;
+    for (int i = 0; i < 8; i++) {
+        const int c = i % 4 < 2 ? 32 : 24, n = 1 + 2 * (i % 2), convs = 3 + (i / 2) % 2;
+        conv_store cs = {0};
+        fn_graph *g = fn_graph_new(12, 12, c);
+        int o[4];
+        o[0] = fn_graph_conv(g, 0, make_conv(&cs, 3, 2, FN_PAD_SAME, c, c, FN_ACT_RELU, 700 + i));
+        for (int k = 1; k <= convs; k++) {
+            int in = o[0];
+            if (k >= 2) {
+                in = o[k - 1];
+                for (int j = k - 2; j >= 0; j--)
+                    in = fn_graph_add(g, o[j], in, j == 0 ? FN_ACT_RELU : FN_ACT_NONE, 0.0f);
+            }
+            if (k == convs) break;
+            in = fn_graph_conv(g, in, make_dw(&cs, 1, c, FN_ACT_NONE, 710 + 10 * i + k));
+            o[k] = fn_graph_conv(g, in, make_conv(&cs, 1, 1, FN_PAD_SAME, c, c, FN_ACT_NONE, 750 + 10 * i + k));
+        }
+        char what[64];
+        snprintf(what, sizeof what, "dense block of %d convs, %d channels, n%d", convs, c, n);
+        check_graph(g, n, 1 + (i / 4) % 2, 790 + i, what);
+        fn_graph_free(g);
+        store_free(&cs);
+        cases++;
+    }
+    printf("backend %s: %d dense-block graphs match the reference (worst NSE %.2g)\n", FAST->name, cases,
+           WORST);
+}
+
 /* ---------------------------------------------------------------- the network */
 
 typedef struct net_fixture {
@@ -537,6 +695,97 @@ static void test_resnet29_golden_chips(void **state) {
     facenet_ctx_free(f.ctx);
 }
 
+/* The detectors and the landmark nets as their graphs, on real photos:
+ * every output of the fast backend's compiled graph against the reference
+ * run op by op, at 1 and 2 threads. The inputs are whole demo photos (and,
+ * for the landmark nets, three crops of one in a batch). */
+static void run_net_graph(const char *model, int size, const fn_norm *norm, float minus, int batch) {
+    static char mp[4096];
+    const char *found = test_model_path(model);
+    if (found) snprintf(mp, sizeof mp, "%s", found);
+    const char *ph = found ? test_model_path("face-api-1.7.15/demo/sample1.jpg") : NULL;
+    if (!found || !ph) {
+        skip();
+        return;
+    }
+    facenet_ctx *ctx = NULL;
+    facenet_model *m = NULL;
+    facenet_ctx_params cp = facenet_ctx_default_params();
+    cp.n_threads = 1;
+    assert_int_equal(facenet_ctx_create(&cp, &ctx), FACENET_OK);
+    assert_int_equal(facenet_model_load(ctx, mp, &m), FACENET_OK);
+    const fn_graph *g = !strcmp(m->arch->name, "ssd_mobilenetv1")      ? fn_ssd_mobilenetv1_graph(m->net)
+                        : !strcmp(m->arch->name, "tiny_face_detector") ? fn_tiny_face_detector_graph(m->net)
+                                                                       : fn_landmark68_graph(m->net);
+    assert_non_null(g);
+    assert_int_equal(g->h, size);
+    facenet_image img = {0};
+    fn_error e;
+    assert_int_equal(fn_image_load(ph, &img, &e), FACENET_OK);
+    const size_t per = (size_t)size * size * 3;
+    float *in = zeros(per * (size_t)batch);
+    exec_pair p;
+    pair_open(&p, 2);
+    for (int b = 0; b < batch; b++) {
+        /* The whole photo, then crops around its faces' region. */
+        int x0 = b * img.width / 5, y0 = b * img.height / 9;
+        assert_int_equal(fn_to_input_rect(&p.ref, &img, x0, y0, img.width - x0 - b * img.width / 7,
+                                          img.height - y0, size, batch > 1, norm, in + per * b),
+                         0);
+    }
+    for (size_t i = 0; i < per * (size_t)batch; i++) in[i] -= minus;
+    const int no = fn_graph_n_outputs(g);
+    fn_tensor x = fn_tensor_make(batch, size, size, 3, in), yr[12], yf[12];
+    assert_true(no <= 12);
+    for (int k = 0; k < no; k++) {
+        int oh, ow, oc;
+        fn_graph_shape(g, fn_graph_output_value(g, k), &oh, &ow, &oc);
+        yr[k] = fn_tensor_make(batch, oh, ow, oc, zeros((size_t)batch * oh * ow * oc));
+        yf[k] = fn_tensor_make(batch, oh, ow, oc, zeros((size_t)batch * oh * ow * oc));
+    }
+    assert_int_equal(fn_graph_run_ops(&p.ref, g, &x, yr), 0);
+    pair_close(&p);
+    for (int threads = 1; threads <= 2; threads++) {
+        pair_open(&p, threads);
+        if (FAST->graph_run(&p.fast, g, &x, yf) != 0) fail_msg("%s: the backend refused its graph", model);
+        double worst = 0;
+        for (int k = 0; k < no; k++) {
+            double err = test_nse(yf[k].data, yr[k].data, fn_tensor_count(&yr[k]));
+            if (!(err <= NSE_MAX)) fail_msg("%s, output %d, %d thread(s): NSE %.3g > %g", model, k, threads, err, NSE_MAX);
+            worst = fmax(worst, err);
+        }
+        printf("backend %s, %d thread(s): %s (%d ops, %d outputs, batch %d) matches the reference, worst NSE "
+               "%.3g\n",
+               FAST->name, threads, m->arch->name, g->n_ops, no, batch, worst);
+        pair_close(&p);
+    }
+    for (int k = 0; k < no; k++) free(yr[k].data), free(yf[k].data);
+    free(in);
+    facenet_image_free(&img);
+    facenet_model_free(m);
+    facenet_ctx_free(ctx);
+}
+
+static void test_ssd_graph(void **state) {
+    (void)state;
+    const fn_norm norm = {{0.0f, 0.0f, 0.0f}, 127.5f};
+    run_net_graph("ssd_mobilenetv1.safetensors", 512, &norm, 1.0f, 1);
+}
+
+static void test_tiny_detector_graph(void **state) {
+    (void)state;
+    fn_norm norm = {{0.0f, 0.0f, 0.0f}, 255.0f};
+    for (int i = 0; i < 3; i++) norm.mean[i] = fn_tiny_face_detector_mean[i];
+    run_net_graph("tiny_face_detector.safetensors", 416, &norm, 0.0f, 1);
+}
+
+static void test_landmark_graphs(void **state) {
+    (void)state;
+    const fn_norm norm = {{fn_resnet29_mean[0], fn_resnet29_mean[1], fn_resnet29_mean[2]}, 255.0f};
+    run_net_graph("face_landmark_68.safetensors", 112, &norm, 0.0f, 3);
+    run_net_graph("face_landmark_68_tiny.safetensors", 112, &norm, 0.0f, 3);
+}
+
 int main(void) {
     FAST = fn_backend_fast();
     if (!FAST) {
@@ -549,6 +798,12 @@ int main(void) {
         cmocka_unit_test(test_dense_against_reference),
         cmocka_unit_test(test_graph_pools),
         cmocka_unit_test(test_graph_residual_adds),
+        cmocka_unit_test(test_graph_depthwise_separable),
+        cmocka_unit_test(test_graph_outputs),
+        cmocka_unit_test(test_graph_dense_block_sums),
+        cmocka_unit_test(test_ssd_graph),
+        cmocka_unit_test(test_tiny_detector_graph),
+        cmocka_unit_test(test_landmark_graphs),
         cmocka_unit_test(test_resnet29_golden_chips),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -44,9 +44,12 @@
 #define OK(call) ((call) == dnnl_success)
 #define MAX_PLANS 32 /* every batch size the embedding path uses (1-16), and then some */
 #define MAX_ARGS 8
+#define MAX_KEY_OUTPUTS 16 /* a graph with more outputs is not compiled (the SSD has 12) */
 #define ALIGN 64
 
-enum { BUF_IN = -1, BUF_OUT = -2, BUF_SCRATCH = -3 };
+/* Buffers that are not the workspace's: the caller's input, the scratchpad,
+ * and output k of the graph as BUF_OUT - k. */
+enum { BUF_IN = -1, BUF_SCRATCH = -2, BUF_OUT = -3 };
 
 typedef struct pbuf {
     size_t size, off;
@@ -71,6 +74,7 @@ struct fn_dnnl_plan {
     const fn_graph *g;
     fn_graph_op *ops; /* a copy, to notice a different graph at the same address */
     int n_ops, n, threads;
+    int outputs[MAX_KEY_OUTPUTS], n_outputs;
     int failed;
     pstep *steps;
     int n_steps, cap_steps;
@@ -96,6 +100,9 @@ typedef struct compiler {
     value *val;
     int *uses, *last_use;
     int *fused; /* fused[i]: op i (an add) was taken into the conv before it */
+    int *out_of; /* out_of[v]: the output value v is (its first), or -1 */
+    dnnl_memory_desc_t *out_md; /* per output: the caller's layout */
+    int *out_mem;               /* per output: its memory object */
 } compiler;
 
 /* ---- growing arrays */
@@ -424,6 +431,27 @@ static int eltwise_in_place(compiler *c, const value *v, fn_act act, float alpha
     return add_step(c, pd, &s);
 }
 
+/* out = act(a + b), all of one shape and layout; out may be a's memory. */
+static int binary_add(compiler *c, const value *a, const value *b, const value *out, fn_act act, float alpha) {
+    dnnl_binary_desc_t bd;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    if (!OK(dnnl_binary_desc_init(&bd, dnnl_binary_add, &a->md, &b->md, &out->md)) ||
+        !OK(dnnl_post_ops_create(&po)))
+        return -1;
+    dnnl_primitive_attr_t attr = fn_dnnl_append_act(po, act, alpha) ? NULL : fn_dnnl_attr(po);
+    dnnl_post_ops_destroy(po);
+    if (!attr) return -1;
+    dnnl_status_t st = dnnl_primitive_desc_create(&pd, &bd, attr, c->st->engine, NULL);
+    dnnl_primitive_attr_destroy(attr);
+    if (!OK(st)) return -1;
+    step_args s = {0};
+    arg_mem(c, &s, DNNL_ARG_SRC_0, a->mem);
+    arg_mem(c, &s, DNNL_ARG_SRC_1, b->mem);
+    arg_mem(c, &s, DNNL_ARG_DST, out->mem);
+    return add_step(c, pd, &s);
+}
+
 /* An add that did not fuse into a convolution. */
 static int compile_add(compiler *c, int j) {
     const fn_graph_op *op = &c->g->ops[j];
@@ -441,6 +469,18 @@ static int compile_add(compiler *c, int j) {
     a = &c->val[ia];
     b = &c->val[ib];
     value out;
+    if (dnnl_memory_desc_equal(&a->md, &ymd) && dnnl_memory_desc_equal(&b->md, &ymd)) {
+        /* Both already are the output's shape and layout: one binary add
+         * with the activation as a post-op. */
+        if (ia != ib && reusable(c, ia, j, &ymd)) {
+            out = *a;
+        } else if (fresh(c, &ymd, &out)) {
+            return -1;
+        }
+        if (binary_add(c, a, b, &out, op->act, op->alpha)) return -1;
+        c->val[j + 1] = out;
+        return 0;
+    }
     if (ia != ib && reusable(c, ia, j, &ymd)) {
         out = *a;
     } else {
@@ -454,19 +494,21 @@ static int compile_add(compiler *c, int j) {
     return 0;
 }
 
-static int compile_dense(compiler *c, int i, const dnnl_memory_desc_t *user_out, int user_mem) {
+static int compile_dense(compiler *c, int i) {
     const fn_graph_op *op = &c->g->ops[i];
     const value *x = &c->val[op->in[0]];
-    const int last = i == c->g->n_ops - 1;
+    /* An output is written straight into the caller's rows. */
+    const int k = c->out_of[i + 1], last = k >= 0;
+    const dnnl_memory_desc_t *user_out = last ? &c->out_md[k] : NULL;
     dnnl_primitive_desc_t pd = NULL;
-    if (fn_dnnl_dense_pd(c->st, &x->md, op->c, op->bias != NULL, last ? user_out : NULL, &pd)) return -1;
+    if (fn_dnnl_dense_pd(c->st, &x->md, op->c, op->bias != NULL, user_out, &pd)) return -1;
     fn_dnnl_weights *w = fn_dnnl_dense_weights(c->st, op->weights, op->bias, pd);
     const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     value out;
     if (last) {
         out.md = *user_out;
-        out.buf = BUF_OUT;
-        out.mem = user_mem;
+        out.buf = BUF_OUT - k;
+        out.mem = c->out_mem[k];
     }
     if (!w || !dmd || (!last && fresh(c, dmd, &out))) {
         dnnl_primitive_desc_destroy(pd);
@@ -541,9 +583,18 @@ static void plan_free(fn_dnnl_plan *p) {
     free(p);
 }
 
+/* Copy value v into the caller's output, if it is one (and was not
+ * written there directly). */
+static int emit_output(compiler *c, int v) {
+    const int k = c->out_of[v];
+    const value *x = &c->val[v];
+    if (k < 0 || x->buf == BUF_OUT - k) return 0;
+    if (x->md.ndims != c->out_md[k].ndims) return -1;
+    return place(c, x, &c->out_md[k], BUF_OUT - k, 0);
+}
+
 static int compile(compiler *c) {
     const fn_graph *g = c->g;
-    const int nv = g->n_ops + 1;
     for (int i = 0; i < g->n_ops; i++)
         for (int k = 0; k < 2; k++) {
             int v = g->ops[i].in[k];
@@ -551,35 +602,40 @@ static int compile(compiler *c) {
             c->uses[v]++;
             c->last_use[v] = i;
         }
+    /* Being an output counts as a use: an output is never fused away. */
+    for (int k = fn_graph_n_outputs(g) - 1; k >= 0; k--) {
+        const int v = fn_graph_output_value(g, k);
+        c->uses[v]++;
+        c->out_of[v] = k;
+    }
     value *in = &c->val[0];
     if (fn_dnnl_md_nhwc(&in->md, c->n, g->h, g->w, g->c)) return -1;
     in->buf = BUF_IN;
     if ((in->mem = new_mem(c, &in->md, BUF_IN)) < 0) return -1;
-    /* The caller's output: plain rows after a dense layer, NHWC otherwise. */
-    const fn_graph_op *lastop = &g->ops[g->n_ops - 1];
-    dnnl_memory_desc_t user_out;
-    int rows = lastop->kind == FN_OP_DENSE;
-    if ((rows ? fn_dnnl_md_rows(&user_out, c->n, lastop->c)
-              : fn_dnnl_md_nhwc(&user_out, c->n, lastop->h, lastop->w, lastop->c)))
-        return -1;
-    int out_mem = new_mem(c, &user_out, BUF_OUT);
-    if (out_mem < 0) return -1;
-    for (int i = 0; i < g->n_ops; i++) {
-        if (c->fused[i]) continue;
-        int rc = -1;
-        switch (g->ops[i].kind) {
-        case FN_OP_CONV: rc = compile_conv(c, i); break;
-        case FN_OP_MAXPOOL:
-        case FN_OP_AVGPOOL:
-        case FN_OP_GLOBAL_MEAN: rc = compile_pool(c, i); break;
-        case FN_OP_ADD: rc = compile_add(c, i); break;
-        case FN_OP_DENSE: rc = compile_dense(c, i, &user_out, out_mem); break;
-        }
-        if (rc) return -1;
+    /* The caller's outputs: plain rows after a dense layer, NHWC otherwise. */
+    for (int k = 0; k < fn_graph_n_outputs(g); k++) {
+        const fn_graph_op *op = &g->ops[fn_graph_output_value(g, k) - 1];
+        if ((op->kind == FN_OP_DENSE ? fn_dnnl_md_rows(&c->out_md[k], c->n, op->c)
+                                     : fn_dnnl_md_nhwc(&c->out_md[k], c->n, op->h, op->w, op->c)) ||
+            (c->out_mem[k] = new_mem(c, &c->out_md[k], BUF_OUT - k)) < 0)
+            return -1;
     }
-    const value *last = &c->val[nv - 1];
-    if (last->buf != BUF_OUT) {
-        if (last->md.ndims != user_out.ndims || place(c, last, &user_out, BUF_OUT, 0)) return -1;
+    for (int i = 0; i < g->n_ops; i++) {
+        if (!c->fused[i]) {
+            int rc = -1;
+            switch (g->ops[i].kind) {
+            case FN_OP_CONV: rc = compile_conv(c, i); break;
+            case FN_OP_MAXPOOL:
+            case FN_OP_AVGPOOL:
+            case FN_OP_GLOBAL_MEAN: rc = compile_pool(c, i); break;
+            case FN_OP_ADD: rc = compile_add(c, i); break;
+            case FN_OP_DENSE: rc = compile_dense(c, i); break;
+            }
+            if (rc) return -1;
+        }
+        /* A conv that took in the add after it has no value of its own: its
+         * add's value is set (and emitted) at the add. */
+        if (!(i + 1 < g->n_ops && c->fused[i + 1]) && emit_output(c, i + 1)) return -1;
     }
     return assign_offsets(c->p);
 }
@@ -600,7 +656,11 @@ static int same_op(const fn_graph_op *a, const fn_graph_op *b) {
 }
 
 static int plan_matches(const fn_dnnl_plan *p, const fn_graph *g, int n, int threads) {
-    if (p->g != g || p->n != n || p->threads != threads || p->n_ops != g->n_ops) return 0;
+    if (p->g != g || p->n != n || p->threads != threads || p->n_ops != g->n_ops ||
+        p->n_outputs != fn_graph_n_outputs(g))
+        return 0;
+    for (int k = 0; k < p->n_outputs && k < MAX_KEY_OUTPUTS; k++)
+        if (p->outputs[k] != fn_graph_output_value(g, k)) return 0;
     for (int i = 0; i < g->n_ops; i++)
         if (!same_op(&p->ops[i], &g->ops[i])) return 0;
     return 1;
@@ -615,8 +675,11 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
     p->n = n;
     p->threads = threads;
     p->n_ops = g->n_ops;
+    p->n_outputs = fn_graph_n_outputs(g);
+    for (int k = 0; k < p->n_outputs && k < MAX_KEY_OUTPUTS; k++) p->outputs[k] = fn_graph_output_value(g, k);
     p->ops = malloc(sizeof *p->ops * (size_t)g->n_ops);
     const size_t nv = (size_t)g->n_ops + 1;
+    const size_t no = (size_t)fn_graph_n_outputs(g);
     compiler c = {st,
                   p,
                   g,
@@ -624,23 +687,30 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
                   calloc(nv, sizeof(value)),
                   calloc(nv, sizeof(int)),
                   calloc(nv, sizeof(int)),
-                  calloc(nv, sizeof(int))};
-    if (!p->ops || !c.val || !c.uses || !c.last_use || !c.fused) {
+                  calloc(nv, sizeof(int)),
+                  malloc(nv * sizeof(int)),
+                  calloc(no, sizeof(dnnl_memory_desc_t)),
+                  calloc(no, sizeof(int))};
+    if (c.out_of)
+        for (size_t v = 0; v < nv; v++) c.out_of[v] = -1;
+    if (!p->ops || !c.val || !c.uses || !c.last_use || !c.fused || !c.out_of || !c.out_md || !c.out_mem) {
         free(p->ops);
         free(p);
         p = NULL;
     } else {
         memcpy(p->ops, g->ops, sizeof *p->ops * (size_t)g->n_ops);
-        if (compile(&c) != 0) {
+        if (p->n_outputs > MAX_KEY_OUTPUTS || compile(&c) != 0) {
             /* Keep only the key: the marker that this graph does not compile. */
             fn_dnnl_plan *f = calloc(1, sizeof *f);
             if (f) {
                 *f = (fn_dnnl_plan){.g = g,
                                     .ops = p->ops,
                                     .n_ops = p->n_ops,
+                                    .n_outputs = p->n_outputs,
                                     .n = n,
                                     .threads = threads,
                                     .failed = 1};
+                memcpy(f->outputs, p->outputs, sizeof f->outputs);
                 p->ops = NULL;
             }
             plan_free(p);
@@ -651,6 +721,9 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
     free(c.uses);
     free(c.last_use);
     free(c.fused);
+    free(c.out_of);
+    free(c.out_md);
+    free(c.out_mem);
     return p;
 }
 
@@ -679,12 +752,12 @@ static fn_dnnl_plan *plan_get(fn_dnnl_state *st, const fn_graph *g, int n, int t
 /* Point the plan's memory objects at the workspace and the caller's
  * tensors, and run its steps. */
 static int plan_exec(fn_dnnl_state *st, const fn_dnnl_plan *p, unsigned char *base, const fn_tensor *x,
-                     fn_tensor *y) {
+                     fn_tensor *ys) {
     for (int i = 0; i < p->n_mems; i++) {
         const pmem *m = &p->mems[i];
         void *h = m->buf == BUF_IN        ? (void *)x->data
-                  : m->buf == BUF_OUT     ? (void *)y->data
                   : m->buf == BUF_SCRATCH ? (void *)(base + p->scratch_off)
+                  : m->buf <= BUF_OUT     ? (void *)ys[BUF_OUT - m->buf].data
                                           : (void *)(base + p->bufs[m->buf].off);
         if (!OK(dnnl_memory_set_data_handle(m->mem, h))) return -1;
     }
@@ -700,7 +773,7 @@ static int plan_exec(fn_dnnl_state *st, const fn_dnnl_plan *p, unsigned char *ba
     return OK(dnnl_stream_wait(st->stream)) ? 0 : -1;
 }
 
-int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y) {
+int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *ys) {
     fn_dnnl_state *st = ex->backend_state;
     if (!st || !ex->arena) return -1;
     fn_dnnl_threads t;
@@ -708,7 +781,7 @@ int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, 
     const fn_dnnl_plan *p = plan_get(st, g, x->n, threads);
     unsigned char *base =
         p && !p->failed ? (unsigned char *)fn_arena_floats(ex->arena, p->total / sizeof(float) + 1) : NULL;
-    int rc = base ? plan_exec(st, p, base, x, y) : -1;
+    int rc = base ? plan_exec(st, p, base, x, ys) : -1;
     fn_dnnl_threads_leave(&t);
     return rc;
 }
