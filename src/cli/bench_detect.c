@@ -1,12 +1,23 @@
 /*
  * bench_detect.c - `facenet bench detect`: milliseconds per photo for each
  * stage of the photo pipeline (decode, detect, landmarks, align, embed),
- * median over repeated runs of each photo.
+ * median over repeated runs of each photo; and, in the same run, the
+ * original face-api on tfjs-wasm on the same demo photos, with the ratios.
+ *
+ * The face-api side is tools/parity/bench.mjs run by Node, when Node and the
+ * face-api package (tools/parity/node_modules, from scripts/setup.sh) are
+ * there; otherwise the bench says why and times ours alone. It runs after
+ * ours, on the same machine, so a ratio compares two measurements taken a
+ * minute apart: on a shared machine, quote ratios rather than times.
  */
+#include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -29,12 +40,23 @@ static double median(double *v, int n) {
 }
 
 typedef struct own {
-    int runs, json;
+    int runs, json, no_faceapi;
+    const char *node, *script;
 } own;
 
 static int own_option(void *user, int argc, char **argv, int *i) {
     own *o = user;
     if (strcmp(argv[*i], "--json") == 0) return o->json = 1;
+    if (strcmp(argv[*i], "--no-faceapi") == 0) return o->no_faceapi = 1;
+    if (strcmp(argv[*i], "--node") == 0 || strcmp(argv[*i], "--faceapi-script") == 0) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "facenet bench: %s needs a value\n", argv[*i]);
+            return -1;
+        }
+        if (strcmp(argv[*i], "--node") == 0) o->node = argv[++*i];
+        else o->script = argv[++*i];
+        return 1;
+    }
     if (strcmp(argv[*i], "--runs") != 0) return 0;
     if (*i + 1 >= argc) {
         fprintf(stderr, "facenet bench: --runs needs a value\n");
@@ -53,9 +75,132 @@ static int default_photos(glob_t *g) {
     return glob(pattern, 0, NULL, g) == 0 ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------- face-api */
+
+static int readable(const char *p) { return access(p, R_OK) == 0; }
+
+/* tools/parity/bench.mjs under the current directory or beside the
+ * executable (build/../tools), or the one named; NULL if none. */
+static const char *find_script(const char *explicit_path, char *buf, size_t cap) {
+    if (explicit_path) return readable(explicit_path) ? explicit_path : NULL;
+    if (readable("tools/parity/bench.mjs")) return "tools/parity/bench.mjs";
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    snprintf(buf, cap, "%.3800s/../tools/parity/bench.mjs", exe);
+    return readable(buf) ? buf : NULL;
+}
+
+/* Run argv and return what it wrote to stdout (malloc'ed, NUL-terminated),
+ * or NULL if it could not run or failed. Its stderr goes to ours when
+ * verbose, else to /dev/null. */
+static char *run_capture(char *const argv[], int verbose) {
+    int fd[2];
+    if (pipe(fd) != 0) return NULL;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]), close(fd[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]), close(fd[1]);
+        FILE *null = fopen("/dev/null", "r+");
+        if (null) {
+            dup2(fileno(null), 0);
+            if (!verbose) dup2(fileno(null), 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    size_t len = 0, cap = 1 << 16;
+    char *out = malloc(cap);
+    for (;;) {
+        if (out && len + 4096 > cap) {
+            char *grown = realloc(out, cap * 2);
+            if (!grown) {
+                free(out);
+                out = NULL;
+            } else {
+                out = grown, cap *= 2;
+            }
+        }
+        char sink[4096];
+        ssize_t r = read(fd[0], out ? out + len : sink, 4096);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        if (out) len += (size_t)r;
+    }
+    close(fd[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) break;
+    if (!out || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        free(out);
+        return NULL;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* In bench.mjs's JSON, the median of `what` ("ssd_ms", "pipeline_ms") for
+ * the photo named file; -1 if absent. */
+static double faceapi_median(const char *json, const char *file, const char *what) {
+    char key[300];
+    snprintf(key, sizeof key, "\"file\": \"%.256s\"", file);
+    const char *p = strstr(json, key);
+    const char *end = p ? strstr(p, "\"file\":") : NULL;
+    if (end == p) end = p ? strstr(p + 1, "\"file\":") : NULL;
+    snprintf(key, sizeof key, "\"%s\"", what);
+    const char *q = p ? strstr(p, key) : NULL;
+    if (!q || (end && q > end)) return -1;
+    q = strstr(q, "\"median\":");
+    return q && (!end || q < end) ? strtod(q + 9, NULL) : -1;
+}
+
+/* The face-api side: bench.mjs's JSON output, or NULL after saying why not. */
+static char *faceapi_run(const own *w, const char *faceapi_dir) {
+    char sbuf[4200];
+    const char *script = find_script(w->script, sbuf, sizeof sbuf);
+    const char *node = w->node ? w->node : "node";
+    char *version_argv[] = {(char *)node, "--version", NULL};
+    char *version = run_capture(version_argv, 0);
+    if (!version) {
+        printf("face-api: not timed (no Node.js: `%s --version` did not run)\n", node);
+        return NULL;
+    }
+    free(version);
+    if (!script) {
+        printf("face-api: not timed (tools/parity/bench.mjs not found; --faceapi-script PATH)\n");
+        return NULL;
+    }
+    char pkg[4400];
+    snprintf(pkg, sizeof pkg, "%.*snode_modules/@vladmandic/face-api/package.json",
+             (int)(strrchr(script, '/') ? strrchr(script, '/') - script + 1 : 0), script);
+    if (!readable(pkg)) {
+        printf("face-api: not timed (the face-api package is not installed: %s; scripts/setup.sh installs it)\n",
+               pkg);
+        return NULL;
+    }
+    char runs[16];
+    snprintf(runs, sizeof runs, "%d", w->runs);
+    char *argv[] = {(char *)node, (char *)script, "--faceapi", (char *)faceapi_dir, "--runs", runs, NULL};
+    printf("face-api: timing face-api 1.7.15 on tfjs-wasm (%s, median of %d runs; decoding not timed)...\n",
+           script, w->runs);
+    fflush(stdout);
+    char *json = run_capture(argv, 0);
+    if (!json) printf("face-api: %s failed; run it alone to see why\n", script);
+    return json;
+}
+
 int cli_bench_detect(int argc, char **argv) {
     cli_pipe_opts o;
-    own w = {3, 0};
+    own w = {3, 0, 0, NULL, NULL};
     char **files = NULL;
     int nfiles = 0;
     glob_t g;
@@ -85,7 +230,10 @@ int cli_bench_detect(int argc, char **argv) {
                facenet_backend_name(), facenet_ctx_threads(p.ctx), w.runs, "photo", "faces", "decode",
                "detect", "landmarks", "align", "embed", "total");
     int status = CLI_OK;
-    double sum_total = 0;
+    double sum_total = 0, sum_net = 0;
+    double *totals = calloc((size_t)nfiles + 1, sizeof *totals), *nets = calloc((size_t)nfiles + 1, sizeof *nets);
+    int *nfaces = calloc((size_t)nfiles + 1, sizeof *nfaces);
+    if (!totals || !nets || !nfaces) status = CLI_FAIL;
     for (int f = 0; f < nfiles && status == CLI_OK; f++) {
         double st[6][MAX_RUNS];
         int n = 0;
@@ -115,6 +263,10 @@ int cli_bench_detect(int argc, char **argv) {
         double m[6];
         for (int k = 0; k < 6; k++) m[k] = median(st[k], w.runs);
         sum_total += m[5];
+        sum_net += m[5] - m[0];
+        totals[f] = m[5];
+        nets[f] = m[5] - m[0];
+        nfaces[f] = n;
         char stem[256];
         cli_stem(files[f], stem, sizeof stem);
         if (w.json)
@@ -127,10 +279,49 @@ int cli_bench_detect(int argc, char **argv) {
         fflush(stdout);
     }
     if (status == CLI_OK && !w.json && nfiles > 0)
-        printf("mean %.1f ms per photo (face-api 1.7.15 on tfjs-wasm: 640-1070 ms per photo on this machine "
-               "class)\n",
-               sum_total / nfiles);
+        printf("mean %.1f ms per photo, %.1f without decoding\n", sum_total / nfiles, sum_net / nfiles);
     cli_pipe_close(&p);
+    /* face-api on the demo photos (bench.mjs knows only those). */
+    char *fa = NULL;
+    if (status == CLI_OK && !w.no_faceapi && !globbed)
+        printf("face-api: not timed (it is benched on the demo photos only: name no photo)\n");
+    else if (status == CLI_OK && !w.no_faceapi && nfiles > 0) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s", files[0]);
+        for (int k = 0; k < 2 && strrchr(dir, '/'); k++) *strrchr(dir, '/') = '\0'; /* .../demo/x.jpg */
+        fa = faceapi_run(&w, dir);
+    }
+    if (fa) {
+        double sfa = 0, sours = 0, snet = 0;
+        int counted = 0;
+        if (!w.json)
+            printf("%-12s %5s %12s %12s %10s %10s %14s\n", "photo", "faces", "face-api ssd", "face-api all",
+                   "ours all", "ratio", "ratio no-dec");
+        for (int f = 0; f < nfiles; f++) {
+            char stem[256], name[300];
+            cli_stem(files[f], stem, sizeof stem);
+            snprintf(name, sizeof name, "%s", strrchr(files[f], '/') ? strrchr(files[f], '/') + 1 : files[f]);
+            const double ssd = faceapi_median(fa, name, "ssd_ms"), all = faceapi_median(fa, name, "pipeline_ms");
+            if (all <= 0) continue;
+            sfa += all, sours += totals[f], snet += nets[f], counted++;
+            if (w.json)
+                printf("{\"bench\": \"detect_vs_faceapi\", \"photo\": \"%s\", \"faceapi_ssd_ms\": %.2f, "
+                       "\"faceapi_pipeline_ms\": %.2f, \"ours_total_ms\": %.2f, \"ratio\": %.2f, "
+                       "\"ratio_without_decode\": %.2f}\n",
+                       stem, ssd, all, totals[f], all / totals[f], all / nets[f]);
+            else
+                printf("%-12s %5d %12.1f %12.1f %10.1f %9.1fx %13.1fx\n", stem, nfaces[f], ssd, all, totals[f],
+                       all / totals[f], all / nets[f]);
+        }
+        if (counted && !w.json)
+            printf("face-api: mean %.1f ms per photo (decoded beforehand); ours %.1f with decoding: %.1fx faster "
+                   "(%.1fx without decoding)\n",
+                   sfa / counted, sours / counted, sfa / sours, sfa / snet);
+        free(fa);
+    }
+    free(totals);
+    free(nets);
+    free(nfaces);
     if (globbed) globfree(&g);
     else free(files);
     return status;

@@ -48,7 +48,21 @@ static const char USAGE[] = "usage: facenet bench embed [OPTIONS]\n"
                             "                    then Debian's /usr/bin/python3)\n"
                             "  --torch-script P  the PyTorch script (default: tools/bench/torch_resnet29.py\n"
                             "                    under the current directory or beside the executable)\n"
-                            "  --json            one JSON object per configuration instead of a table\n";
+                            "  --json            one JSON object per configuration instead of a table\n"
+                            "\n"
+                            "usage: facenet bench detect [OPTIONS] [PHOTO...]\n"
+                            "\n"
+                            "Time the photo pipeline (decode, detect, landmarks, align, embed): median\n"
+                            "milliseconds per photo and stage, on the demo photos when none is named; and,\n"
+                            "in the same run, face-api 1.7.15 on tfjs-wasm on the demo photos when Node.js\n"
+                            "and the face-api package are there (tools/parity/bench.mjs), with the ratios.\n"
+                            "Takes the options of `facenet detect` (--threads, --detector, --align...) and\n"
+                            "  --runs N             timed runs per photo after one warm-up (default 3)\n"
+                            "  --no-faceapi         do not run face-api\n"
+                            "  --node PATH          the Node.js to run it with (default: node)\n"
+                            "  --faceapi-script P   its script (default: tools/parity/bench.mjs under the\n"
+                            "                       current directory or beside the executable)\n"
+                            "  --json               one JSON object per photo instead of a table\n";
 
 #define MACS_PER_FACE 270886912.0 /* 270,854,144 conv + 32,768 fc */
 #define MAX_LIST 8

@@ -10,8 +10,11 @@
  * other sample reads the pixel the square would hold, converted to float as
  * the square would have it. The arithmetic is fn_resize_bilinear_legacy's,
  * in its order, so the result is the same to the bit (tests/unit/
- * test_preprocess.c checks that against the literal pad + resize). Rows run
- * in parallel over the exec's pool.
+ * test_preprocess.c checks that against the literal pad + resize): 2.3 ms
+ * for a 1920 x 1280 photo to 512 x 512 on one core, against 24 ms for the
+ * literal recipe. It runs on the calling thread only: the exec's pool would
+ * save a millisecond, but with the oneDNN backend its worker would compete
+ * for the cores with OpenMP's, which spin for a while after each network.
  */
 #include <math.h>
 #include <string.h>
@@ -108,7 +111,7 @@ int fn_to_input_rect(const fn_exec *ex, const facenet_image *img, int rx, int ry
                   dx,
                   norm,
                   dst};
-    fn_parallel_for(ex, size, 16, prep_rows, &j);
+    prep_rows(&j, 0, size);
     return 0;
 }
 
