@@ -451,6 +451,164 @@ FACENET_API facenet_status facenet_eval_cache_put(facenet_eval_cache *cache, con
                                                   const float *embedding, const facenet_eval_entry *entry);
 /* ============================================================ end of evaluation */
 
+/* ================================================================ training
+ * Learning an embedding with the triplet loss (docs/training.md): a network
+ * trained from scratch ("small", "resnet29") or a model fine-tuned, on a
+ * folder-per-identity dataset (DIR/NAME/FILE.jpg), in mini-batches of P
+ * identities x K images with online triplet selection. `facenet train` is
+ * built on these calls.
+ *
+ *   facenet_train_params tp = facenet_train_default_params();
+ *   tp.data_dir = "att_faces"; tp.include = "s1..s30"; tp.chips = 1;
+ *   tp.val_include = "s31..s40"; tp.steps = 2000;
+ *   facenet_trainer *t;
+ *   if (facenet_trainer_create(ctx, &tp, &t)) { puts(facenet_ctx_error(ctx)); return 1; }
+ *   facenet_train_stats st;
+ *   while (facenet_trainer_steps_done(t) < tp.steps) {
+ *       facenet_trainer_step(t, &st);                        // one batch
+ *       if (st.step % 500 == 0) facenet_trainer_checkpoint(t, "run.ckpt");
+ *   }
+ *   facenet_eval_result r;
+ *   facenet_trainer_validate(t, &r);                         // held-out verification
+ *   facenet_trainer_export(t, "mine.safetensors");           // a model like any other
+ *   facenet_trainer_free(t);
+ */
+
+typedef struct facenet_trainer facenet_trainer;
+
+/* How triplets are chosen in a batch, for every anchor-positive pair. */
+typedef enum facenet_triplet_select {
+    FACENET_SELECT_SEMIHARD = 0, /* FaceNet's: a negative farther than the positive but within the margin */
+    FACENET_SELECT_HARDEST = 1,  /* the nearest negative */
+    FACENET_SELECT_RANDOM = 2,   /* a random negative violating the margin */
+    FACENET_SELECT_ALL = 3       /* batch-all: every violating triplet */
+} facenet_triplet_select;
+
+typedef enum facenet_optimizer {
+    FACENET_OPTIM_ADAGRAD = 0, /* FaceNet's */
+    FACENET_OPTIM_SGD = 1,     /* with momentum */
+    FACENET_OPTIM_ADAM = 2
+} facenet_optimizer;
+
+typedef enum facenet_lr_schedule {
+    FACENET_LR_CONSTANT = 0,
+    FACENET_LR_STEP = 1,  /* times lr_gamma every lr_step_every steps */
+    FACENET_LR_COSINE = 2 /* cosine from the rate down to 0 at the last step */
+} facenet_lr_schedule;
+
+/* Called while chips are prepared ("aligning", "loading"): done of total. */
+typedef void (*facenet_train_progress_fn)(void *user, const char *stage, int done, int total);
+
+typedef struct facenet_train_params {
+    /* The network: a new one of this architecture ("small", "resnet29")... */
+    const char *architecture;
+    int input_size;   /* new networks: the chip side (0: the architecture's, 64 for small) */
+    /* ...or this model file, fine-tuned (NULL: a new network). */
+    const char *init_model;
+    int freeze_stages; /* no updates to the first N stages of the network (0) */
+
+    /* The data: DIR/NAME/FILE, one folder per identity. */
+    const char *data_dir;
+    const char *people;  /* a people list (peopleDevTrain.txt format): only these (NULL: all) */
+    const char *include; /* name patterns, "s1..s30" or "A*" (NULL: all) */
+    const char *exclude; /* name patterns to leave out (NULL: none) */
+    int min_images;      /* identities with fewer images are left out (2) */
+    /* 1: the images are face chips already, resized to the input size;
+     * 0: photos, each aligned once (detect, landmarks, similarity) with the
+     * models below and kept in cache_dir. */
+    int chips;
+    const char *detector_model, *landmark_model; /* photos: model files */
+    const char *cache_dir;                       /* photos: where chips are kept (NULL: nowhere) */
+    int augment; /* random crop, flip, brightness and contrast (1) */
+
+    /* The batch and the loss. */
+    int P, K;    /* identities per batch, images per identity (30, 4) */
+    facenet_triplet_select select;
+    float alpha; /* the margin, on squared distances between unit embeddings (0.2) */
+
+    /* The optimizer. */
+    facenet_optimizer optimizer;
+    float learning_rate; /* 0.05 (AdaGrad) */
+    float momentum;      /* SGD (0.9) */
+    float weight_decay;  /* L2 on weights (0.0005) */
+    float clip_norm;     /* cap on the global gradient norm (0: none) */
+    facenet_lr_schedule schedule;
+    int lr_step_every;   /* FACENET_LR_STEP (1000) */
+    float lr_gamma;      /* FACENET_LR_STEP (0.5) */
+    int warmup_steps;    /* linear warm-up from 0 (0) */
+
+    uint64_t seed;  /* every random choice: a seed reproduces a run (1) */
+    int64_t steps;  /* batches to train on (1000) */
+
+    /* Checkpoints: facenet_trainer_step writes one every checkpoint_every
+     * steps to checkpoint_path (NULL or 0: never). */
+    const char *checkpoint_path;
+    int checkpoint_every;
+
+    /* Validation (facenet_trainer_validate): a pairs file in LFW's format
+     * over the photos or chips of val_dir (default data_dir)... */
+    const char *val_pairs;
+    const char *val_dir;
+    /* ...or held-out identities of val_dir: all their matched pairs and as
+     * many mismatched ones. */
+    const char *val_include; /* name patterns */
+    const char *val_people;  /* a people list */
+    int val_max_pairs;       /* at most this many matched pairs, chosen at random (3000) */
+
+    facenet_train_progress_fn progress;
+    void *progress_user;
+} facenet_train_params;
+
+FACENET_API facenet_train_params facenet_train_default_params(void);
+
+/* What a trainer holds, after create. */
+typedef struct facenet_train_info {
+    const char *architecture; /* of the network trained */
+    int input_size, embedding_dim;
+    int n_identities, n_images;  /* training data used */
+    int left_out_identities;     /* with fewer than min_images images (with a face) */
+    int no_face, unreadable;     /* photos skipped */
+    int chips_cached, chips_made;
+    int n_params;                /* trainable floats */
+    int val_pairs, val_same, val_diff; /* validation pairs (0: no validation) */
+    int val_skipped;             /* validation pairs with an image without a face */
+} facenet_train_info;
+
+typedef struct facenet_train_stats {
+    int64_t step;          /* steps done, this one included */
+    float loss;            /* mean triplet loss of the batch */
+    float active_fraction; /* triplets with a positive loss, of those formed */
+    int n_triplets;
+    float mean_pos, mean_neg; /* mean squared distances anchor-positive, anchor-negative */
+    float grad_norm;       /* before clipping */
+    float learning_rate;   /* used for this step */
+    double ms;             /* wall time of the step */
+    int checkpointed;      /* 1 if this step wrote the periodic checkpoint */
+} facenet_train_stats;
+
+/* Read the data (aligning photos not yet in the cache), build the network
+ * and the optimizer, start the loader thread. */
+FACENET_API facenet_status facenet_trainer_create(facenet_ctx *ctx, const facenet_train_params *params,
+                                                  facenet_trainer **out);
+FACENET_API void facenet_trainer_free(facenet_trainer *t);
+FACENET_API facenet_train_info facenet_trainer_info(const facenet_trainer *t);
+FACENET_API int64_t facenet_trainer_steps_done(const facenet_trainer *t);
+/* One batch: forward, triplet loss, backward, optimizer step. */
+FACENET_API facenet_status facenet_trainer_step(facenet_trainer *t, facenet_train_stats *stats);
+/* Verification on the validation pairs with the current weights (batch
+ * norm in inference mode): 10-fold accuracy, VAL, AUC, best threshold. */
+FACENET_API facenet_status facenet_trainer_validate(facenet_trainer *t, facenet_eval_result *out);
+/* Write a checkpoint (weights, optimizer state, step, generator state) to
+ * path, atomically: a crash leaves the previous one in place. */
+FACENET_API facenet_status facenet_trainer_checkpoint(facenet_trainer *t, const char *path);
+/* Continue from a checkpoint of a run with the same network: the next step
+ * is the one after it, with the batches an uninterrupted run would see. */
+FACENET_API facenet_status facenet_trainer_resume(facenet_trainer *t, const char *path);
+/* Write the network as a model file usable by every command (batch norm
+ * folded); threshold > 0 is recorded as its decision threshold. */
+FACENET_API facenet_status facenet_trainer_export(facenet_trainer *t, const char *path, float threshold);
+/* ============================================================ end of training */
+
 #ifdef __cplusplus
 }
 #endif

@@ -25,7 +25,7 @@ typedef struct cli_command {
 void cli_usage(const cli_command *c, FILE *f);
 
 extern const cli_command cli_cmd_detect, cli_cmd_embed, cli_cmd_compare, cli_cmd_align, cli_cmd_convert,
-    cli_cmd_bench, cli_cmd_eval;
+    cli_cmd_bench, cli_cmd_eval, cli_cmd_train;
 
 /* Exit status of detect, embed and align when some photo had no face. */
 #define CLI_NO_FACE 3

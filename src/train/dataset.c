@@ -344,6 +344,10 @@ static int subject(const facenet_face *f, int n, int w, int h) {
     return near >= 0 && best_d <= cap * cap ? near : large;
 }
 
+/* The cache keeps the chips the pipeline cuts (dlib's 150 px framing),
+ * whatever size a network wants: one alignment serves every network. */
+#define CACHE_SIZE 150
+
 typedef struct named {
     const char *name;
     int index;
@@ -373,8 +377,13 @@ static facenet_status visit_record(void *user, const fn_chipc_record *r) {
             if (r->stamp != f->stamp[i]) return FACENET_OK; /* the photo changed since */
             f->have[i] = 1;
             f->c->ok[i] = r->pix != NULL;
-            if (r->pix) memcpy(f->c->pix + (size_t)i * f->c->size * f->c->size * 3, r->pix,
-                               (size_t)f->c->size * f->c->size * 3);
+            if (r->pix) {
+                /* Out of memory here only means aligning this photo again. */
+                const facenet_image stored = {CACHE_SIZE, CACHE_SIZE, 3, (uint8_t *)r->pix};
+                if (fn_chip_resize(&stored, f->c->size, f->c->pix + (size_t)i * f->c->size * f->c->size * 3,
+                                   NULL) != FACENET_OK)
+                    f->have[i] = f->c->ok[i] = 0;
+            }
             return FACENET_OK;
         }
         if (c < 0)
@@ -456,7 +465,7 @@ static int open_cache(const fn_dataset *d, const fn_chip_source *src, fn_chips *
         for (int i = 0; i < d->n_images; i++) sorted[i] = (named){d->files[i], i};
         qsort(sorted, (size_t)d->n_images, sizeof *sorted, cmp_named);
         cache_fill f = {d, c, sorted, stamp, have};
-        if (fn_chipc_scan(data, len, c->size, src->cache_key, visit_record, &f, &valid, &torn, &re) == FACENET_OK)
+        if (fn_chipc_scan(data, len, CACHE_SIZE, src->cache_key, visit_record, &f, &valid, &torn, &re) == FACENET_OK)
             fresh = 0;
         free(sorted);
     }
@@ -470,7 +479,7 @@ static int open_cache(const fn_dataset *d, const fn_chip_source *src, fn_chips *
         if (!bad) {
             memcpy(hb, FN_CHIPC_MAGIC, 8);
             put_le(hb + 8, FN_CHIPC_VERSION, 4);
-            put_le(hb + 12, (uint64_t)c->size, 4);
+            put_le(hb + 12, CACHE_SIZE, 4);
             put_le(hb + 16, kl, 4);
             memcpy(hb + 20, src->cache_key, kl);
             put_le(hb + 20 + kl, fn_crc32(0, hb, 20 + kl), 4);
@@ -493,16 +502,18 @@ static int open_cache(const fn_dataset *d, const fn_chip_source *src, fn_chips *
 /* A photo's chip through the pipeline: 1 with a face, 0 without, -1 if it
  * cannot be read. */
 static int photo_chip(facenet_pipeline *pl, facenet_face *faces, int cap, const char *path, int size, uint8_t *dst,
-                      fn_error *e) {
+                      uint8_t *kept, fn_error *e) {
     facenet_image img = {0, 0, 0, NULL}, chip = {0, 0, 0, NULL};
     fn_error le;
     if (fn_image_load(path, &img, &le) != FACENET_OK) return -1;
     int n = 0, rc = 0;
     if (facenet_pipeline_run(pl, &img, faces, cap, &n) == FACENET_OK && n > 0) {
         const int s = subject(faces, n, img.width, img.height);
-        if (facenet_pipeline_chip(pl, &img, &faces[s], &chip) == FACENET_OK &&
-            fn_chip_resize(&chip, size, dst, e) == FACENET_OK)
+        if (facenet_pipeline_chip(pl, &img, &faces[s], &chip) == FACENET_OK && chip.width == CACHE_SIZE &&
+            chip.height == CACHE_SIZE && chip.channels == 3 && fn_chip_resize(&chip, size, dst, e) == FACENET_OK) {
+            memcpy(kept, chip.data, (size_t)CACHE_SIZE * CACHE_SIZE * 3);
             rc = 1;
+        }
     }
     facenet_image_free(&chip);
     facenet_image_free(&img);
@@ -524,12 +535,13 @@ facenet_status fn_chips_load(const fn_dataset *d, const fn_chip_source *src, int
     c->ok = calloc((size_t)d->n_images + 1, 1);
     uint64_t *stamp = calloc((size_t)d->n_images + 1, sizeof *stamp);
     uint8_t *have = calloc((size_t)d->n_images + 1, 1);
-    uint8_t *rec = malloc(32 + FN_CHIPC_MAX_NAME + px);
+    const size_t cache_px = (size_t)CACHE_SIZE * CACHE_SIZE * 3;
+    uint8_t *rec = malloc(32 + FN_CHIPC_MAX_NAME + cache_px), *kept = malloc(cache_px);
     facenet_face *faces = calloc(16, sizeof *faces);
     facenet_status st = FACENET_OK;
     int fd = -1;
     char cache_path[PATH_MAX + 32] = "";
-    if (!c->pix || !c->ok || !stamp || !have || !rec || !faces)
+    if (!c->pix || !c->ok || !stamp || !have || !rec || !kept || !faces)
         st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d chips of %d px", d->n_images, size);
     const int photos = src && src->pipeline;
     for (int i = 0; i < d->n_images && st == FACENET_OK; i++) {
@@ -556,7 +568,7 @@ facenet_status fn_chips_load(const fn_dataset *d, const fn_chip_source *src, int
             snprintf(path, sizeof path, "%s/%s", d->root, d->files[i]);
             int r;
             if (photos) {
-                r = photo_chip(src->pipeline, faces, 16, path, size, dst, e);
+                r = photo_chip(src->pipeline, faces, 16, path, size, dst, kept, e);
             } else {
                 facenet_image img = {0, 0, 0, NULL};
                 fn_error le;
@@ -571,7 +583,8 @@ facenet_status fn_chips_load(const fn_dataset *d, const fn_chip_source *src, int
             if (r < 0) c->n_unreadable++;
             if (r != 1) note_bad(c, d->files[i]);
             /* An unreadable photo is not cached: it may be fixed. */
-            if (fd >= 0 && r >= 0 && append_record(fd, d->files[i], stamp[i], r == 1 ? dst : NULL, px, rec) != 0) {
+            if (fd >= 0 && r >= 0 &&
+                append_record(fd, d->files[i], stamp[i], r == 1 ? kept : NULL, cache_px, rec) != 0) {
                 st = fn_fail(e, FACENET_ERR_IO, "cannot write %s: %s", cache_path, strerror(errno));
                 break;
             }
@@ -583,6 +596,7 @@ facenet_status fn_chips_load(const fn_dataset *d, const fn_chip_source *src, int
     free(stamp);
     free(have);
     free(rec);
+    free(kept);
     free(faces);
     if (st != FACENET_OK) fn_chips_free(c);
     return st;

@@ -128,7 +128,8 @@ typedef struct fn_chips {
  * already, resized to size. photos mode: each image is a photo; the
  * pipeline finds its face (the one nearest the centre if near it, else the
  * largest), aligns it, and the chip is kept in the cache file, so a second
- * run, or a resumed one, aligns nothing again. */
+ * run, or a resumed one, aligns nothing again. The cache keeps the
+ * pipeline's 150 px chips, so networks of any input size share it. */
 typedef struct fn_chip_source {
     facenet_pipeline *pipeline; /* NULL: chips mode */
     const char *cache_dir;      /* photos mode: NULL for no cache */
