@@ -81,23 +81,27 @@ void fn_global_mean_backward(const fn_tensor *dy, fn_tensor *dx);
 void fn_dense_backward(const fn_exec *ex, const fn_tensor *x, const float *w, const fn_tensor *dy, fn_tensor *dx,
                        float *dw, float *dbias);
 
-/* ---- batch normalization (ref/batchnorm.c), per channel over N, H, W.
+/* ---- batch normalization (ref/batchnorm.c), per channel over N, H, W
+ * (at most 1024 channels).
  *
  * Training: normalize with the batch's mean and (biased) variance, move the
  * running averages toward them (running = (1 - momentum) * running +
  * momentum * batch, the variance unbiased there), and keep the batch mean
  * and 1/sqrt(var + eps) for the backward pass (save_mean, save_invstd, [c];
- * NULL running pointers: not updated). 0, or -1 if out of memory. */
+ * NULL running pointers: not updated). act: FN_ACT_NONE, or FN_ACT_RELU
+ * applied to y in the same pass. 0, or -1 if out of memory (or another
+ * act). */
 int fn_batchnorm_train(const fn_exec *ex, const fn_tensor *x, const float *gamma, const float *beta, float eps,
                        float momentum, float *running_mean, float *running_var, float *save_mean,
-                       float *save_invstd, fn_tensor *y);
+                       float *save_invstd, fn_act act, fn_tensor *y);
 /* Inference: y = (x - mean) / sqrt(var + eps) * gamma + beta; y may alias x. */
 void fn_batchnorm_infer(const fn_exec *ex, const fn_tensor *x, const float *gamma, const float *beta,
                         const float *mean, const float *var, float eps, fn_tensor *y);
 /* Backward of the training form, from its input x and the saved statistics;
- * dx may alias dy. 0, or -1 if out of memory. */
-int fn_batchnorm_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const float *gamma,
-                          const float *save_mean, const float *save_invstd, fn_tensor *dx, float *dgamma,
-                          float *dbeta);
+ * relu_y: the forward's output when it had a ReLU (dy counts only where it
+ * is > 0), else NULL. dx may alias dy. 0, or -1 if out of memory. */
+int fn_batchnorm_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor *relu_y, const fn_tensor *dy,
+                          const float *gamma, const float *save_mean, const float *save_invstd, fn_tensor *dx,
+                          float *dgamma, float *dbeta);
 
 #endif /* FN_BACKWARD_H */

@@ -540,8 +540,11 @@ static int forward_conv(fn_tnet *net, const fn_exec *ex, layer *l, int training)
     }
     float *mean = net->params[l->p_m].value, *var = net->params[l->p_v].value;
     if (training && !layer_frozen(net, l)) {
-        if (fn_batchnorm_train(ex, &z, a, b, BN_EPS, BN_MOMENTUM, mean, var, l->bn_k, l->bn_k + c, &out)) return -1;
+        if (fn_batchnorm_train(ex, &z, a, b, BN_EPS, BN_MOMENTUM, mean, var, l->bn_k, l->bn_k + c,
+                               l->relu ? FN_ACT_RELU : FN_ACT_NONE, &out))
+            return -1;
         l->bn_batch = 1;
+        return 0;
     } else {
         /* Running averages: a per-channel affine, kept for backward in bn_k. */
         float *s = l->bn_k, *t = l->bn_k + c;
@@ -549,9 +552,8 @@ static int forward_conv(fn_tnet *net, const fn_exec *ex, layer *l, int training)
             s[i] = (float)(a[i] / sqrt((double)var[i] + BN_EPS));
             t[i] = b[i] - mean[i] * s[i];
         }
-        ew(ex, EW_AFFINE, &out, out.data, z.data, NULL, s, t, 0);
+        ew(ex, EW_AFFINE, &out, out.data, z.data, NULL, s, t, l->relu);
     }
-    if (l->relu) fn_activate(&out, FN_ACT_RELU, 0.0f);
     return 0;
 }
 
@@ -619,11 +621,13 @@ static int backward_conv(fn_tnet *net, const fn_exec *ex, int i, unsigned char *
     fn_tensor g = grad_of(net, i + 1), out = value(net, i + 1), x = value(net, l->in[0]);
     fn_tensor z = out;
     z.data = l->z;
-    if (l->relu) ew(ex, EW_RELU_MASK, &g, g.data, out.data, NULL, NULL, NULL, 0);
     fn_param *pa = &net->params[l->p_a], *pb = &net->params[l->p_b], *pw = &net->params[l->p_w];
-    if (l->bn_batch) {
-        if (fn_batchnorm_backward(ex, &z, &g, pa->value, l->bn_k, l->bn_k + l->c, &g, pa->grad, pb->grad)) return -1;
+    if (l->bn_batch) { /* the ReLU's mask goes in with batch norm's passes */
+        if (fn_batchnorm_backward(ex, &z, l->relu ? &out : NULL, &g, pa->value, l->bn_k, l->bn_k + l->c, &g,
+                                  pa->grad, pb->grad))
+            return -1;
     } else {
+        if (l->relu) ew(ex, EW_RELU_MASK, &g, g.data, out.data, NULL, NULL, NULL, 0);
         const float *s = net->norm == NORM_AFFINE ? pa->value : l->bn_k;
         fn_scale_shift_backward(&z, &g, s, &g, frozen || net->norm != NORM_AFFINE ? NULL : pa->grad,
                                 frozen || net->norm != NORM_AFFINE ? NULL : pb->grad);
@@ -675,12 +679,24 @@ int fn_tnet_backward(fn_tnet *net, const fn_exec *ex, const float *d_emb, fn_err
         case L_ADD: {
             fn_tensor out = value(net, i + 1);
             if (l->relu) ew(ex, EW_RELU_MASK, &g, g.data, out.data, NULL, NULL, NULL, 0);
+            int moved = 0;
             for (int k = 0; k < 2; k++) {
                 int v = l->in[k];
                 if (v <= first) continue;
                 fn_tensor dv = target(net, have, v);
-                if (dv.h == g.h && dv.w == g.w && dv.c == g.c)
-                    dv.data = g.data; /* the same shape: the gradient passes as it is */
+                const int same = dv.h == g.h && dv.w == g.w && dv.c == g.c;
+                if (same && !have[v] && !moved && l->in[0] != l->in[1]) {
+                    /* The gradient passes as it is: hand over its buffer
+                     * (this value's gradient is not read again). */
+                    float *t = net->dval[v];
+                    net->dval[v] = net->dval[i + 1];
+                    net->dval[i + 1] = t;
+                    have[v] = 1;
+                    moved = 1;
+                    continue;
+                }
+                if (same)
+                    dv.data = g.data;
                 else
                     fn_add_zero_extended_backward(&g, &dv, NULL);
                 give(net, ex, have, v, &dv);

@@ -110,19 +110,30 @@ void fn_optim_free(fn_optim *o) {
 int fn_optim_n_state(const fn_optim *o) { return o->n_state; }
 fn_param *fn_optim_state(fn_optim *o, int i) { return i >= 0 && i < o->n_state ? &o->state[i] : NULL; }
 
+/* Sum of squares of n floats: float lanes over blocks, blocks in double. */
+static double sum_squares(const float *g, size_t n) {
+    double ss = 0.0;
+    for (size_t b = 0; b < n; b += 1024) {
+        const size_t e = b + 1024 < n ? b + 1024 : n;
+        float f = 0.0f;
+        for (size_t j = b; j < e; j++) f += g[j] * g[j];
+        ss += f;
+    }
+    return ss;
+}
+
 float fn_optim_step(fn_optim *o, float lr) {
     const int np = fn_tnet_n_params(o->net);
     double ss = 0.0;
     for (int i = 0; i < np; i++) {
         const fn_param *q = fn_tnet_param(o->net, i);
-        if (!q->grad || q->frozen) continue;
-        for (size_t j = 0; j < q->size; j++) ss += (double)q->grad[j] * q->grad[j];
+        if (q->grad && !q->frozen) ss += sum_squares(q->grad, q->size);
     }
     const double norm = sqrt(ss);
     const float clip = o->p.clip_norm > 0.0f && norm > o->p.clip_norm ? (float)(o->p.clip_norm / norm) : 1.0f;
     o->step += 1.0f;
     const double t = o->step;
-    const float b1 = o->p.beta1, b2 = o->p.beta2;
+    const float b1 = o->p.beta1, b2 = o->p.beta2, mom = o->p.momentum, eps = o->p.eps;
     const float c1 = (float)(1.0 - pow(b1, t)), c2 = (float)(1.0 - pow(b2, t));
     for (int i = 0; i < np; i++) {
         fn_param *q = fn_tnet_param(o->net, i);
@@ -130,25 +141,32 @@ float fn_optim_step(fn_optim *o, float lr) {
         if (!q->frozen && o->slot[i] >= 0) {
             float *w = q->value, *gr = q->grad, *s0 = o->state[o->slot[i]].value;
             const float wd = q->decay ? o->p.weight_decay : 0.0f;
-            for (size_t j = 0; j < q->size; j++) {
-                const float g = gr[j] * clip + wd * w[j];
-                switch (o->p.kind) {
-                case FN_OPTIM_ADAGRAD:
+            const size_t n = q->size;
+            /* One loop per kind, so that each vectorizes. */
+            switch (o->p.kind) {
+            case FN_OPTIM_ADAGRAD:
+                for (size_t j = 0; j < n; j++) {
+                    const float g = gr[j] * clip + wd * w[j];
                     s0[j] += g * g;
                     if (s0[j] > 0.0f) w[j] -= lr * g / sqrtf(s0[j]);
-                    break;
-                case FN_OPTIM_SGD:
-                    s0[j] = o->p.momentum * s0[j] + g;
+                }
+                break;
+            case FN_OPTIM_SGD:
+                for (size_t j = 0; j < n; j++) {
+                    s0[j] = mom * s0[j] + gr[j] * clip + wd * w[j];
                     w[j] -= lr * s0[j];
-                    break;
-                case FN_OPTIM_ADAM: {
-                    float *v = o->state[o->slot[i] + 1].value;
+                }
+                break;
+            case FN_OPTIM_ADAM: {
+                float *v = o->state[o->slot[i] + 1].value;
+                for (size_t j = 0; j < n; j++) {
+                    const float g = gr[j] * clip + wd * w[j];
                     s0[j] = b1 * s0[j] + (1.0f - b1) * g;
                     v[j] = b2 * v[j] + (1.0f - b2) * g * g;
-                    w[j] -= lr * (s0[j] / c1) / (sqrtf(v[j] / c2) + o->p.eps);
-                    break;
+                    w[j] -= lr * (s0[j] / c1) / (sqrtf(v[j] / c2) + eps);
                 }
-                }
+                break;
+            }
             }
         }
         memset(q->grad, 0, q->size * sizeof(float));

@@ -362,41 +362,50 @@ static void test_scale_shift_activation(void **state) {
 typedef struct bn_ctx {
     fn_tensor x, y;
     float *gamma, *beta, mean[8], invstd[8];
+    fn_act act;
 } bn_ctx;
 
 static void bn_fwd(void *vp) {
     bn_ctx *c = vp;
     assert_int_equal(fn_batchnorm_train(&EX, &c->x, c->gamma, c->beta, 1e-5f, 0.1f, NULL, NULL, c->mean, c->invstd,
-                                        &c->y),
+                                        c->act, &c->y),
                      0);
 }
 
 static void test_batchnorm(void **state) {
     (void)state;
-    printf("batch norm, training form, 3x4x4x5\n");
     bn_ctx c;
     const size_t cnt = 3 * 4 * 4 * 5;
-    c.x = fn_tensor_make(3, 4, 4, 5, rnd(cnt, 600));
-    for (size_t i = 0; i < cnt; i++) c.x.data[i] = c.x.data[i] * 2.0f + 0.3f * (float)(i % 5);
-    c.y = fn_tensor_make(3, 4, 4, 5, zeros(cnt));
-    c.gamma = rnd(5, 601);
-    c.beta = rnd(5, 602);
-    fd f = {bn_fwd, &c, c.y.data, cnt, rnd(cnt, 603)};
-    bn_fwd(&c);
-    fn_tensor dy = c.y, dx = c.x;
-    dy.data = f.r;
-    dx.data = zeros(cnt);
-    float *dg = zeros(5), *db = zeros(5);
-    assert_int_equal(fn_batchnorm_backward(&EX, &c.x, &dy, c.gamma, c.mean, c.invstd, &dx, dg, db), 0);
-    check("dx", &f, c.x.data, cnt, dx.data);
-    check("dgamma", &f, c.gamma, 5, dg);
-    check("dbeta", &f, c.beta, 5, db);
+    for (int relu = 1; relu >= 0; relu--) {
+        printf("batch norm, training form, 3x4x4x5%s\n", relu ? ", with the ReLU after it" : "");
+        c.x = fn_tensor_make(3, 4, 4, 5, rnd(cnt, 600));
+        for (size_t i = 0; i < cnt; i++) c.x.data[i] = c.x.data[i] * 2.0f + 0.3f * (float)(i % 5);
+        c.y = fn_tensor_make(3, 4, 4, 5, zeros(cnt));
+        c.gamma = rnd(5, 601);
+        c.beta = rnd(5, 602);
+        c.act = relu ? FN_ACT_RELU : FN_ACT_NONE;
+        fd f = {bn_fwd, &c, c.y.data, cnt, rnd(cnt, 603)};
+        bn_fwd(&c);
+        fn_tensor dy = c.y, dx = c.x;
+        dy.data = f.r;
+        dx.data = zeros(cnt);
+        float *dg = zeros(5), *db = zeros(5);
+        assert_int_equal(
+            fn_batchnorm_backward(&EX, &c.x, relu ? &c.y : NULL, &dy, c.gamma, c.mean, c.invstd, &dx, dg, db), 0);
+        check("dx", &f, c.x.data, cnt, dx.data);
+        check("dgamma", &f, c.gamma, 5, dg);
+        check("dbeta", &f, c.beta, 5, db);
+        free(f.r), free(dx.data), free(dg), free(db);
+        if (!relu) break;
+        free(c.x.data), free(c.y.data), free(c.gamma), free(c.beta);
+    }
 
     /* Running averages: with momentum 1 they become the batch's mean and
      * unbiased variance, and inference with them reproduces training's
      * output up to the (m-1)/m of the variance. */
     float rm[5] = {0}, rv[5] = {1, 1, 1, 1, 1};
-    assert_int_equal(fn_batchnorm_train(&EX, &c.x, c.gamma, c.beta, 1e-5f, 1.0f, rm, rv, c.mean, c.invstd, &c.y), 0);
+    assert_int_equal(
+        fn_batchnorm_train(&EX, &c.x, c.gamma, c.beta, 1e-5f, 1.0f, rm, rv, c.mean, c.invstd, FN_ACT_NONE, &c.y), 0);
     const double m = 48.0;
     for (int ch = 0; ch < 5; ch++) {
         double s = 0.0, ss = 0.0;
@@ -415,11 +424,10 @@ static void test_batchnorm(void **state) {
     assert_true(test_max_abs_diff(yi.data, c.y.data, cnt) < 1e-5);
     /* Momentum 0.1 moves a tenth of the way. */
     float rm2[5] = {1, 1, 1, 1, 1}, rv2[5] = {1, 1, 1, 1, 1};
-    assert_int_equal(fn_batchnorm_train(&EX, &c.x, c.gamma, c.beta, 1e-5f, 0.1f, rm2, rv2, c.mean, c.invstd, &c.y),
-                     0);
+    assert_int_equal(
+        fn_batchnorm_train(&EX, &c.x, c.gamma, c.beta, 1e-5f, 0.1f, rm2, rv2, c.mean, c.invstd, FN_ACT_NONE, &c.y), 0);
     for (int ch = 0; ch < 5; ch++) assert_close(rm2[ch], 0.9 + 0.1 * rm[ch], 1e-5);
-    free(c.x.data), free(c.y.data), free(c.gamma), free(c.beta), free(f.r), free(dx.data), free(dg), free(db),
-        free(yi.data);
+    free(c.x.data), free(c.y.data), free(c.gamma), free(c.beta), free(yi.data);
 }
 
 /* ------------------------------------------------------------ the fast backend */
@@ -558,7 +566,8 @@ static void net_fwd(void *vp) {
 }
 
 /* Probe single entries of the parameters whose names contain one of
- * `which` (NULL: every seventh tensor), with steps h, h/4 and h/16. */
+ * `which` (NULL: every seventh tensor from the second, and the last), with
+ * steps h, h/4 and h/16. */
 static void net_case(fn_tnet *net, uint64_t seed, const char *const *which, float h, double rel) {
     const int n = 4, s = fn_tnet_input_size(net), dim = fn_tnet_dim(net);
     net_ctx c = {net, rnd((size_t)n * s * s * 3, seed), zeros((size_t)n * dim), n};
@@ -572,7 +581,7 @@ static void net_case(fn_tnet *net, uint64_t seed, const char *const *which, floa
         fn_param *p = fn_tnet_param(net, i);
         int want = 0;
         for (int k = 0; which && which[k]; k++) want |= strstr(p->name, which[k]) != NULL;
-        if (!p->grad || (which ? !want : (i % 7 != 0 && i != np - 1))) continue;
+        if (!p->grad || (which ? !want : (i % 7 != 1 && i != np - 1))) continue;
         float *g = malloc(p->size * sizeof(float));
         memcpy(g, p->grad, p->size * sizeof(float));
         double worst = 0.0;
@@ -590,6 +599,7 @@ static void net_case(fn_tnet *net, uint64_t seed, const char *const *which, floa
                 double lm = loss(&f);
                 p->value[at] = save;
                 double nk = (lp - lm) / (2.0 * (double)hk), tk = 1e-2 + rel * fabs(nk);
+                if (getenv("GRAD_DEBUG")) printf("    %s[%zu] h %g: %g vs %g\n", p->name, at, (double)hk, nk, (double)g[at]);
                 if (fabs(nk - g[at]) / tk < best) best = fabs(nk - g[at]) / tk, num = nk, tol = tk;
             }
             if (best > 1.0) fail_msg("%s[%zu]: analytic %.6g, numeric %.6g (tolerance %.3g)", p->name, at,
@@ -611,9 +621,12 @@ static void net_case(fn_tnet *net, uint64_t seed, const char *const *which, floa
  * wanders by tens of percent from h = 1e-2 to 1e-4), so there the head
  * (the last block's batch norm and the fc) is probed. The network with
  * frozen statistics (the fine-tuning form, a trainable per-channel affine)
- * is piecewise linear, and every part of it is probed, stem to fc, from h =
- * 1e-2 (its estimates agree within a few % from 1e-2 to 1e-3). Batch norm's own
- * gradient is checked above on its own. */
+ * is piecewise linear, and is probed from the stem's scale to the fc, h =
+ * 1e-2 down to 6e-4. Not the stem's filters: one of them moves every unit
+ * of its channel over the whole image, and at 16 px with ReLUs after each
+ * layer some switch within any usable h (measured: 0.45, 0.31, 0.67 for a
+ * gradient of 0.62); the stem's convolution is checked above on its own,
+ * as is batch norm's. */
 static void test_network(void **state) {
     (void)state;
     fn_error e;
