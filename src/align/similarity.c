@@ -197,9 +197,20 @@ facenet_status fn_warp_affine(const facenet_image *img, const fn_affine *img_to_
             const double fx0 = floor(sx), fy0 = floor(sy);
             const int x0 = (int)fx0, y0 = (int)fy0;
             const float fx = (float)(sx - fx0), fy = (float)(sy - fy0);
+            float q[4][3]; /* tl, tr, bl, br */
+            if (x0 >= 0 && y0 >= 0 && x0 + 1 < img->width && y0 + 1 < img->height) {
+                /* Inside the image (nearly always): the four pixels directly. */
+                const uint8_t *p0 = img->data + ((size_t)y0 * img->width + x0) * ch;
+                const uint8_t *p1 = p0 + (size_t)img->width * ch;
+                for (int c = 0; c < ch; c++)
+                    q[0][c] = p0[c], q[1][c] = p0[ch + c], q[2][c] = p1[c], q[3][c] = p1[ch + c];
+            } else {
+                for (int c = 0; c < ch; c++)
+                    q[0][c] = px(img, x0, y0, c), q[1][c] = px(img, x0 + 1, y0, c),
+                    q[2][c] = px(img, x0, y0 + 1, c), q[3][c] = px(img, x0 + 1, y0 + 1, c);
+            }
             for (int c = 0; c < ch; c++) {
-                const float tl = px(img, x0, y0, c), tr = px(img, x0 + 1, y0, c);
-                const float bl = px(img, x0, y0 + 1, c), br = px(img, x0 + 1, y0 + 1, c);
+                const float tl = q[0][c], tr = q[1][c], bl = q[2][c], br = q[3][c];
                 const float top = tl + (tr - tl) * fx, bot = bl + (br - bl) * fx;
                 const float val = top + (bot - top) * fy;
                 /* Round to nearest (dlib truncates; rounding is unbiased). */
