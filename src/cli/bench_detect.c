@@ -223,6 +223,13 @@ int cli_bench_detect(int argc, char **argv) {
         else free(files);
         return CLI_FAIL;
     }
+    double load[1] = {-1};
+    if (!w.json && getloadavg(load, 1) == 1 && facenet_ctx_threads(p.ctx) > 1 &&
+        strncmp(facenet_backend_name(), "oneDNN", 6) == 0 &&
+        load[0] > (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.5)
+        printf("load average %.1f on %ld CPUs: the networks run on one thread while the machine is this busy "
+               "(FACENET_THREADS_ADAPT=0 to use %d anyway)\n",
+               load[0], sysconf(_SC_NPROCESSORS_ONLN), facenet_ctx_threads(p.ctx));
     if (!w.json)
         printf("pipeline: %s detector, %s landmarks, %s alignment, backend %s, %d threads; median of %d runs\n"
                "%-12s %5s %9s %9s %9s %9s %9s %9s\n",
