@@ -1,7 +1,8 @@
 /*
  * test_triplet.c - the triplet loss: each selection rule on a hand-worked
  * batch, the statistics, the no-pair case, and the gradient (through the
- * normalization) against central differences.
+ * normalization) against central differences; and the seeded generator
+ * its random choices come from.
  *
  * The hand-worked batch: four 2-D rows whose directions are
  *   y0 = (1, 0), y1 = (0.8, 0.6), y2 = (0.6, 0.8), y3 = (-1, 0)
@@ -134,10 +135,41 @@ static void test_gradient(void **state) {
     fd_case(FN_SELECT_ALL);
 }
 
+/* A seed repeats a sequence; ranges hold; the moments are about right. */
+static void test_rng(void **state) {
+    (void)state;
+    fn_rng a, b;
+    fn_rng_seed(&a, 0);
+    fn_rng_seed(&b, 0);
+    for (int i = 0; i < 100; i++) assert_true(fn_rng_next(&a) == fn_rng_next(&b));
+    fn_rng_seed(&b, 1);
+    assert_true(fn_rng_next(&a) != fn_rng_next(&b));
+    int counts[7] = {0};
+    double s = 0.0, ss = 0.0, su = 0.0;
+    const int n = 70000;
+    for (int i = 0; i < n; i++) {
+        int k = fn_rng_below(&a, 7);
+        assert_true(k >= 0 && k < 7);
+        counts[k]++;
+        double u = fn_rng_uniform(&a);
+        assert_true(u >= 0.0 && u < 1.0);
+        su += u;
+        double z = fn_rng_normal(&a);
+        s += z;
+        ss += z * z;
+    }
+    for (int k = 0; k < 7; k++) assert_true(counts[k] > 9400 && counts[k] < 10600); /* 10000 +- 6 sd */
+    assert_close(su / n, 0.5, 0.01);
+    assert_close(s / n, 0.0, 0.02);
+    assert_close(ss / n, 1.0, 0.03);
+    assert_int_equal(fn_rng_below(&a, 1), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hardest), cmocka_unit_test(test_semihard), cmocka_unit_test(test_random),
         cmocka_unit_test(test_all),     cmocka_unit_test(test_no_pair),  cmocka_unit_test(test_gradient),
+        cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
