@@ -160,9 +160,18 @@ facenet_status fn_landmarks_upright(const facenet_model *m, const fn_exec *ex, c
 /* Where face i stands in the upright passes. */
 typedef struct upright {
     double cx, cy, mid, applied; /* box centre; canvas centre; rotation of the last input */
+    double scale;                /* canvas pixels per image pixel */
     int side;                    /* canvas side; 0: the face takes no upright pass */
     fn_face_box cbox;            /* the box on the canvas */
 } upright;
+
+/* The largest canvas side, three times the network's input. The network
+ * sees the box resized to 112 px anyway, and a canvas of the box's own size
+ * (500 px for a large face) made the warp cost several times the network.
+ * Three times keeps test_align's figures of the full-size canvas (0.50 px,
+ * embedding distance 0.015 at +-20 degrees); twice gave 0.60 px and once
+ * 0.75 px (the crop's pixels then meet the resize's grid unevenly). */
+#define CANVAS_MAX (3 * FN_LANDMARK68_INPUT)
 
 facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *ex,
                                          const facenet_image *const *imgs, const fn_face_box *boxes, int n,
@@ -182,17 +191,19 @@ facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *
     }
     for (int i = 0; i < n; i++) {
         /* The box's square, turned about its centre, on a canvas just big
-         * enough; the box keeps its size and centre there, as a detector
-         * would box the upright face. A box far larger than the image (it
+         * enough (scaled down to CANVAS_MAX); the box keeps its centre and
+         * (scaled) size there, as a detector would box the upright face. A box far larger than the image (it
          * was accepted because part of it lies inside) would make a huge
          * canvas: such a face keeps its first pass. */
         const fn_face_box *b = &boxes[i];
         const double big = fmax(b->w, b->h);
         if (!(big <= 2.0 * (imgs[i]->width > imgs[i]->height ? imgs[i]->width : imgs[i]->height))) continue;
         u[i].cx = b->x + b->w / 2.0, u[i].cy = b->y + b->h / 2.0;
-        u[i].side = (int)ceil(big) + 2;
+        u[i].scale = big > CANVAS_MAX ? CANVAS_MAX / big : 1.0;
+        const double w = b->w * u[i].scale, h = b->h * u[i].scale;
+        u[i].side = (int)ceil(big * u[i].scale) + 2;
         u[i].mid = u[i].side / 2.0;
-        u[i].cbox = (fn_face_box){(float)(u[i].mid - b->w / 2.0), (float)(u[i].mid - b->h / 2.0), b->w, b->h,
+        u[i].cbox = (fn_face_box){(float)(u[i].mid - w / 2.0), (float)(u[i].mid - h / 2.0), (float)w, (float)h,
                                   b->score};
     }
     for (int pass = 0; pass < FN_LANDMARKS_UPRIGHT_PASSES; pass++) {
@@ -202,7 +213,8 @@ facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *
             float *p = pts + (size_t)i * 2 * FN_LANDMARKS;
             if (!u[i].side || fabs(remainder(roll_of(p) - u[i].applied, 2 * pi)) <= limit) continue;
             u[i].applied = roll_of(p);
-            const double co = cos(-u[i].applied), si = sin(-u[i].applied), mid = u[i].mid;
+            const double co = cos(-u[i].applied) * u[i].scale, si = sin(-u[i].applied) * u[i].scale;
+            const double mid = u[i].mid;
             const fn_affine to_canvas = {
                 {co, -si, mid - (co * u[i].cx - si * u[i].cy), si, co, mid - (si * u[i].cx + co * u[i].cy)}};
             st = fn_warp_affine(imgs[i], &to_canvas, u[i].side, &canvas[k], e);
@@ -215,10 +227,10 @@ facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *
         st = fn_landmarks_many(m, ex, cimg, cbox, k, FN_ORIGIN_CROP, q, e);
         for (int j = 0; j < k; j++) facenet_image_free(&canvas[j]);
         if (st != FACENET_OK) goto out;
-        /* Back to the image: p = R(applied) (q - mid) + c. */
+        /* Back to the image: p = R(applied) (q - mid) / scale + c. */
         for (int j = 0; j < k; j++) {
             const upright *w = &u[who[j]];
-            const double bc = cos(w->applied), bs = sin(w->applied);
+            const double bc = cos(w->applied) / w->scale, bs = sin(w->applied) / w->scale;
             float *p = pts + (size_t)who[j] * 2 * FN_LANDMARKS;
             const float *r = q + (size_t)j * 2 * FN_LANDMARKS;
             for (int i = 0; i < FN_LANDMARKS; i++) {
