@@ -6,9 +6,10 @@
  *
  * The face-api side is tools/parity/bench.mjs run by Node, when Node and the
  * face-api package (tools/parity/node_modules, from scripts/setup.sh) are
- * there; otherwise the bench says why and times ours alone. It runs after
- * ours, on the same machine, so a ratio compares two measurements taken a
- * minute apart: on a shared machine, quote ratios rather than times.
+ * there; otherwise the bench says why and times ours alone. Ours is timed
+ * in two passes, before and after face-api, and the medians take both, so
+ * that a drift of the machine's load during the run weighs on both sides
+ * alike: on a shared machine, quote ratios rather than times.
  */
 #include <errno.h>
 #include <glob.h>
@@ -163,10 +164,10 @@ static double faceapi_median(const char *json, const char *file, const char *wha
     return q && (!end || q < end) ? strtod(q + 9, NULL) : -1;
 }
 
-/* The face-api side: bench.mjs's JSON output, or NULL after saying why not. */
-static char *faceapi_run(const own *w, const char *faceapi_dir) {
-    char sbuf[4200];
-    const char *script = find_script(w->script, sbuf, sizeof sbuf);
+/* The face-api script if Node.js and the face-api package are there; NULL
+ * after saying why not. */
+static const char *faceapi_ready(const own *w, char *sbuf, size_t cap) {
+    const char *script = find_script(w->script, sbuf, cap);
     const char *node = w->node ? w->node : "node";
     char *version_argv[] = {(char *)node, "--version", NULL};
     char *version = run_capture(version_argv, 0);
@@ -187,15 +188,50 @@ static char *faceapi_run(const own *w, const char *faceapi_dir) {
                pkg);
         return NULL;
     }
+    return script;
+}
+
+/* bench.mjs's JSON output, or NULL after saying it failed. */
+static char *faceapi_run(const own *w, const char *script, const char *faceapi_dir) {
     char runs[16];
     snprintf(runs, sizeof runs, "%d", w->runs);
-    char *argv[] = {(char *)node, (char *)script, "--faceapi", (char *)faceapi_dir, "--runs", runs, NULL};
-    printf("face-api: timing face-api 1.7.15 on tfjs-wasm (%s, median of %d runs; decoding not timed)...\n",
-           script, w->runs);
-    fflush(stdout);
+    char *argv[] = {(char *)(w->node ? w->node : "node"), (char *)script, "--faceapi", (char *)faceapi_dir,
+                    "--runs", runs, NULL};
     char *json = run_capture(argv, 0);
     if (!json) printf("face-api: %s failed; run it alone to see why\n", script);
     return json;
+}
+
+/* Stage times of one photo over all passes: decode, detect, landmarks,
+ * align, embed, total. */
+typedef struct photo_times {
+    double st[6][2 * MAX_RUNS];
+    int samples, faces;
+} photo_times;
+
+/* One pass of ours: a warm-up run and `runs` timed runs of each photo. */
+static int time_ours(cli_pipe *p, char **files, int nfiles, int runs, photo_times *pt) {
+    for (int f = 0; f < nfiles; f++) {
+        for (int r = 0; r < runs + 1; r++) {
+            facenet_image img = {0};
+            double t0 = now_ms();
+            facenet_status s = facenet_image_load(p->ctx, files[f], &img);
+            double t1 = now_ms();
+            if (s == FACENET_OK) s = facenet_pipeline_run(p->pl, &img, p->faces, p->cap, &pt[f].faces);
+            double t2 = now_ms();
+            facenet_image_free(&img);
+            if (s != FACENET_OK) {
+                cli_error("bench", p->ctx, s);
+                return CLI_FAIL;
+            }
+            if (r == 0) continue;
+            facenet_timings t = facenet_pipeline_timings(p->pl);
+            const double v[6] = {t1 - t0, t.detect_ms, t.landmarks_ms, t.align_ms, t.embed_ms, t2 - t0};
+            for (int k = 0; k < 6; k++) pt[f].st[k][pt[f].samples] = v[k];
+            pt[f].samples++;
+        }
+    }
+    return CLI_OK;
 }
 
 int cli_bench_detect(int argc, char **argv) {
@@ -218,87 +254,75 @@ int cli_bench_detect(int argc, char **argv) {
         nfiles = (int)g.gl_pathc;
     }
     cli_pipe p;
-    if (cli_pipe_open(&p, &o, 1) != 0) {
+    photo_times *pt = calloc((size_t)nfiles + 1, sizeof *pt);
+    if (!pt || cli_pipe_open(&p, &o, 1) != 0) {
+        free(pt);
         if (globbed) globfree(&g);
         else free(files);
         return CLI_FAIL;
     }
-    double load[1] = {-1};
-    if (!w.json && getloadavg(load, 1) == 1 && facenet_ctx_threads(p.ctx) > 1 &&
-        strncmp(facenet_backend_name(), "oneDNN", 6) == 0 &&
-        load[0] > (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.5)
+    /* face-api, on the demo photos only (bench.mjs knows only those). Ours
+     * is timed before and after it, so that both sides see the machine's
+     * load drift alike. */
+    char sbuf[4200], fdir[4200];
+    const char *script = NULL;
+    if (!w.no_faceapi && !globbed)
+        printf("face-api: not timed (it is benched on the demo photos only: name no photo)\n");
+    else if (!w.no_faceapi && nfiles > 0 && (script = faceapi_ready(&w, sbuf, sizeof sbuf)) != NULL) {
+        snprintf(fdir, sizeof fdir, "%s", files[0]);
+        for (int k = 0; k < 2 && strrchr(fdir, '/'); k++) *strrchr(fdir, '/') = '\0'; /* .../demo/x.jpg */
+    }
+    double load[2] = {-1, -1};
+    getloadavg(load, 1);
+    if (!w.json && load[0] >= 0 && facenet_ctx_threads(p.ctx) > 1 &&
+        strncmp(facenet_backend_name(), "oneDNN", 6) == 0 && load[0] > (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.5)
         printf("load average %.1f on %ld CPUs: the networks run on one thread while the machine is this busy "
                "(FACENET_THREADS_ADAPT=0 to use %d anyway)\n",
                load[0], sysconf(_SC_NPROCESSORS_ONLN), facenet_ctx_threads(p.ctx));
-    if (!w.json)
-        printf("pipeline: %s detector, %s landmarks, %s alignment, backend %s, %d threads; median of %d runs\n"
+    int status = time_ours(&p, files, nfiles, w.runs, pt);
+    char *fa = NULL;
+    if (status == CLI_OK && script) {
+        if (!w.json)
+            printf("face-api: timing face-api 1.7.15 on tfjs-wasm (%s, median of %d runs; decoding not timed), "
+                   "between two passes of ours...\n",
+                   script, w.runs);
+        fflush(stdout);
+        fa = faceapi_run(&w, script, fdir);
+        if (fa) status = time_ours(&p, files, nfiles, w.runs, pt);
+    }
+    getloadavg(load + 1, 1);
+    double *totals = calloc((size_t)nfiles + 1, sizeof *totals), *nets = calloc((size_t)nfiles + 1, sizeof *nets);
+    if (!totals || !nets) status = CLI_FAIL;
+    if (status == CLI_OK && !w.json)
+        printf("pipeline: %s detector, %s landmarks, %s alignment, backend %s, %d threads; median of %d runs; "
+               "load average %.1f -> %.1f\n"
                "%-12s %5s %9s %9s %9s %9s %9s %9s\n",
                o.detector, o.landmarks, o.params.align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity",
-               facenet_backend_name(), facenet_ctx_threads(p.ctx), w.runs, "photo", "faces", "decode",
-               "detect", "landmarks", "align", "embed", "total");
-    int status = CLI_OK;
+               facenet_backend_name(), facenet_ctx_threads(p.ctx), pt[0].samples, load[0], load[1], "photo",
+               "faces", "decode", "detect", "landmarks", "align", "embed", "total");
     double sum_total = 0, sum_net = 0;
-    double *totals = calloc((size_t)nfiles + 1, sizeof *totals), *nets = calloc((size_t)nfiles + 1, sizeof *nets);
-    int *nfaces = calloc((size_t)nfiles + 1, sizeof *nfaces);
-    if (!totals || !nets || !nfaces) status = CLI_FAIL;
     for (int f = 0; f < nfiles && status == CLI_OK; f++) {
-        double st[6][MAX_RUNS];
-        int n = 0;
-        for (int r = 0; r < w.runs + 1; r++) { /* the first run warms up */
-            facenet_image img = {0};
-            double t0 = now_ms();
-            facenet_status s = facenet_image_load(p.ctx, files[f], &img);
-            double t1 = now_ms();
-            if (s == FACENET_OK) s = facenet_pipeline_run(p.pl, &img, p.faces, p.cap, &n);
-            double t2 = now_ms();
-            facenet_image_free(&img);
-            if (s != FACENET_OK) {
-                cli_error("bench", p.ctx, s);
-                status = CLI_FAIL;
-                break;
-            }
-            if (r == 0) continue;
-            facenet_timings t = facenet_pipeline_timings(p.pl);
-            st[0][r - 1] = t1 - t0;
-            st[1][r - 1] = t.detect_ms;
-            st[2][r - 1] = t.landmarks_ms;
-            st[3][r - 1] = t.align_ms;
-            st[4][r - 1] = t.embed_ms;
-            st[5][r - 1] = t2 - t0;
-        }
-        if (status != CLI_OK) break;
         double m[6];
-        for (int k = 0; k < 6; k++) m[k] = median(st[k], w.runs);
+        for (int k = 0; k < 6; k++) m[k] = median(pt[f].st[k], pt[f].samples);
         sum_total += m[5];
         sum_net += m[5] - m[0];
         totals[f] = m[5];
         nets[f] = m[5] - m[0];
-        nfaces[f] = n;
         char stem[256];
         cli_stem(files[f], stem, sizeof stem);
         if (w.json)
             printf("{\"bench\": \"detect\", \"photo\": \"%s\", \"faces\": %d, \"decode_ms\": %.2f, "
                    "\"detect_ms\": %.2f, \"landmarks_ms\": %.2f, \"align_ms\": %.2f, \"embed_ms\": %.2f, "
                    "\"total_ms\": %.2f}\n",
-                   stem, n, m[0], m[1], m[2], m[3], m[4], m[5]);
+                   stem, pt[f].faces, m[0], m[1], m[2], m[3], m[4], m[5]);
         else
-            printf("%-12s %5d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", stem, n, m[0], m[1], m[2], m[3], m[4], m[5]);
-        fflush(stdout);
+            printf("%-12s %5d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", stem, pt[f].faces, m[0], m[1], m[2], m[3],
+                   m[4], m[5]);
     }
     if (status == CLI_OK && !w.json && nfiles > 0)
         printf("mean %.1f ms per photo, %.1f without decoding\n", sum_total / nfiles, sum_net / nfiles);
     cli_pipe_close(&p);
-    /* face-api on the demo photos (bench.mjs knows only those). */
-    char *fa = NULL;
-    if (status == CLI_OK && !w.no_faceapi && !globbed)
-        printf("face-api: not timed (it is benched on the demo photos only: name no photo)\n");
-    else if (status == CLI_OK && !w.no_faceapi && nfiles > 0) {
-        char dir[4200];
-        snprintf(dir, sizeof dir, "%s", files[0]);
-        for (int k = 0; k < 2 && strrchr(dir, '/'); k++) *strrchr(dir, '/') = '\0'; /* .../demo/x.jpg */
-        fa = faceapi_run(&w, dir);
-    }
-    if (fa) {
+    if (fa && status == CLI_OK) {
         double sfa = 0, sours = 0, snet = 0;
         int counted = 0;
         if (!w.json)
@@ -317,18 +341,18 @@ int cli_bench_detect(int argc, char **argv) {
                        "\"ratio_without_decode\": %.2f}\n",
                        stem, ssd, all, totals[f], all / totals[f], all / nets[f]);
             else
-                printf("%-12s %5d %12.1f %12.1f %10.1f %9.1fx %13.1fx\n", stem, nfaces[f], ssd, all, totals[f],
+                printf("%-12s %5d %12.1f %12.1f %10.1f %9.1fx %13.1fx\n", stem, pt[f].faces, ssd, all, totals[f],
                        all / totals[f], all / nets[f]);
         }
         if (counted && !w.json)
             printf("face-api: mean %.1f ms per photo (decoded beforehand); ours %.1f with decoding: %.1fx faster "
                    "(%.1fx without decoding)\n",
                    sfa / counted, sours / counted, sfa / sours, sfa / snet);
-        free(fa);
     }
+    free(fa);
     free(totals);
     free(nets);
-    free(nfaces);
+    free(pt);
     if (globbed) globfree(&g);
     else free(files);
     return status;
