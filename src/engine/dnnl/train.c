@@ -19,6 +19,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/backward.h"
 #include "engine/dnnl/dnnl_backend.h"
@@ -214,6 +215,23 @@ static tconv *layer(const fn_exec *ex, const fn_conv_desc *d, int n, int h, int 
     return c->ok ? c : NULL;
 }
 
+/* The thread count for a call, set as fn_dnnl_threads_enter does, but one
+ * while the machine is busier than its cores (the one-minute load average
+ * over the CPU count by more than half a CPU), as graphs run (graph.c): a
+ * team's fork-joins then wait on descheduled threads. Measured here with
+ * 7-14 runnable processes on 2 cores, a ResNet-29 training step at batch 48
+ * took 2.3-3.0 s on two threads and 1.6-1.8 s on one. FACENET_THREADS_ADAPT=0
+ * keeps the context's count. */
+static int threads_enter(const fn_exec *ex, fn_dnnl_threads *th) {
+    int n = fn_dnnl_threads_enter(ex, th);
+    const char *adapt = getenv("FACENET_THREADS_ADAPT");
+    double load;
+    if (n > 1 && !(adapt && strcmp(adapt, "0") == 0) && getloadavg(&load, 1) == 1 &&
+        load > (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.5)
+        omp_set_num_threads(n = 1);
+    return n;
+}
+
 static int run(fn_dnnl_state *st, dnnl_primitive_t p, dnnl_memory_t scratch, int n, dnnl_exec_arg_t *args) {
     if (scratch) {
         if (!OK(dnnl_memory_set_data_handle(scratch, st->train->scratch))) return -1;
@@ -252,7 +270,7 @@ int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_de
     /* The epilogue is the reference's to do (training keeps it apart). */
     if (d->bias || d->scale || d->shift || d->act != FN_ACT_NONE) return -1;
     fn_dnnl_threads th;
-    int threads = fn_dnnl_threads_enter(ex, &th), rc = -1;
+    int threads = threads_enter(ex, &th), rc = -1;
     tconv *c = layer(ex, d, x->n, x->h, x->w, threads);
     if (c) {
         fn_dnnl_state *st = ex->backend_state;
@@ -268,7 +286,7 @@ int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_de
 
 int fn_dnnl_conv2d_backward_data(const fn_exec *ex, const fn_tensor *dy, const fn_conv_desc *d, fn_tensor *dx) {
     fn_dnnl_threads th;
-    int threads = fn_dnnl_threads_enter(ex, &th), rc = -1;
+    int threads = threads_enter(ex, &th), rc = -1;
     tconv *c = layer(ex, d, dx->n, dx->h, dx->w, threads);
     if (c) {
         fn_dnnl_state *st = ex->backend_state;
@@ -285,7 +303,7 @@ int fn_dnnl_conv2d_backward_data(const fn_exec *ex, const fn_tensor *dy, const f
 int fn_dnnl_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy,
                                     const fn_conv_desc *d, float *dw, float *dbias) {
     fn_dnnl_threads th;
-    int threads = fn_dnnl_threads_enter(ex, &th), rc = -1;
+    int threads = threads_enter(ex, &th), rc = -1;
     tconv *c = dw ? layer(ex, d, x->n, x->h, x->w, threads) : NULL;
     if (c) {
         fn_dnnl_state *st = ex->backend_state;
