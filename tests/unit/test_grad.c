@@ -499,25 +499,34 @@ static void test_fast_slots(void **state) {
         free(w), free(x.data), free(y1.data), free(y2.data), free(dy.data), free(dx1.data), free(dx2.data);
         free(dw1), free(dw2);
     }
-    /* Pooling backward. */
-    for (int is_max = 0; is_max < 2; is_max++) {
-        const int n = 3, h = 35, c = 32, k = is_max ? 3 : 2, s = 2;
+    /* Pooling backward, VALID and SAME (odd and even planes), through the
+     * slots themselves. */
+    static const struct {
+        int is_max, h, k, s, pad;
+    } P[] = {
+        {1, 35, 3, 2, FN_PAD_VALID}, {0, 35, 2, 2, FN_PAD_VALID}, {1, 9, 3, 2, FN_PAD_SAME},
+        {0, 9, 3, 2, FN_PAD_SAME},   {1, 8, 2, 2, FN_PAD_SAME},   {0, 7, 3, 1, FN_PAD_SAME},
+    };
+    for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
+        const int n = 3, h = P[i].h, c = 32, k = P[i].k, s = P[i].s;
+        const fn_padding pad = (fn_padding)P[i].pad;
         int oh;
-        assert_int_equal(fn_window_out(h, k, s, FN_PAD_VALID, &oh, NULL), 0);
-        fn_tensor x = fn_tensor_make(n, h, h, c, rnd((size_t)n * h * h * c, 800 + is_max));
-        fn_tensor dy = fn_tensor_make(n, oh, oh, c, rnd((size_t)n * oh * oh * c, 810 + is_max));
+        assert_int_equal(fn_window_out(h, k, s, pad, &oh, NULL), 0);
+        fn_tensor x = fn_tensor_make(n, h, h, c, rnd((size_t)n * h * h * c, 800 + i));
+        fn_tensor dy = fn_tensor_make(n, oh, oh, c, rnd((size_t)n * oh * oh * c, 810 + i));
         fn_tensor d1 = x, d2 = x;
         d1.data = zeros(fn_tensor_count(&x));
         d2.data = zeros(fn_tensor_count(&x));
-        if (is_max) {
-            fn_ref_maxpool_backward(&EX, &x, &dy, k, s, FN_PAD_VALID, &d1);
-            fn_maxpool_backward(&fx, &x, &dy, k, s, FN_PAD_VALID, &d2);
+        if (P[i].is_max) {
+            fn_ref_maxpool_backward(&EX, &x, &dy, k, s, pad, &d1);
+            assert_int_equal(fast->maxpool_backward(&fx, &x, &dy, k, s, pad, &d2), 0);
         } else {
-            fn_ref_avgpool_backward(&EX, &dy, k, s, FN_PAD_VALID, &d1);
-            fn_avgpool_backward(&fx, &dy, k, s, FN_PAD_VALID, &d2);
+            fn_ref_avgpool_backward(&EX, &dy, k, s, pad, &d1);
+            assert_int_equal(fast->avgpool_backward(&fx, &dy, k, s, pad, &d2), 0);
         }
         double err = test_nse(d2.data, d1.data, fn_tensor_count(&x));
-        printf("%s pool backward: nse %.2g\n", is_max ? "max" : "avg", err);
+        printf("%s pool %dx%d/%d %s on %d: backward nse %.2g\n", P[i].is_max ? "max" : "avg", k, k, s,
+               pad == FN_PAD_SAME ? "SAME" : "VALID", h, err);
         assert_true(err < 1e-8);
         free(x.data), free(dy.data), free(d1.data), free(d2.data);
     }
