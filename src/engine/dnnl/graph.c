@@ -54,7 +54,8 @@
 #include "engine/dnnl/dnnl_backend.h"
 
 #define OK(call) ((call) == dnnl_success)
-#define MAX_PLANS 32 /* every batch size the embedding path uses (1-16), and then some */
+#define MAX_PLANS 64 /* per exec: the embedding path's batch sizes (1-16), the landmarks' (1-8), the
+                       * detector, each at one and at the context's thread count */
 #define MAX_ARGS 8
 #define MAX_KEY_OUTPUTS 16 /* a graph with more outputs is not compiled (the SSD has 12) */
 #define ALIGN 64
