@@ -499,8 +499,8 @@ static void test_fast_slots(void **state) {
         free(w), free(x.data), free(y1.data), free(y2.data), free(dy.data), free(dx1.data), free(dx2.data);
         free(dw1), free(dw2);
     }
-    /* Pooling backward, VALID and SAME (odd and even planes), through the
-     * slots themselves. */
+    /* Pooling backward, VALID and SAME (odd and even planes): the average
+     * through its slot (max pooling's is the reference's, by choice). */
     static const struct {
         int is_max, h, k, s, pad;
     } P[] = {
@@ -519,7 +519,7 @@ static void test_fast_slots(void **state) {
         d2.data = zeros(fn_tensor_count(&x));
         if (P[i].is_max) {
             fn_ref_maxpool_backward(&EX, &x, &dy, k, s, pad, &d1);
-            assert_int_equal(fast->maxpool_backward(&fx, &x, &dy, k, s, pad, &d2), 0);
+            fn_maxpool_backward(&fx, &x, &dy, k, s, pad, &d2);
         } else {
             fn_ref_avgpool_backward(&EX, &dy, k, s, pad, &d1);
             assert_int_equal(fast->avgpool_backward(&fx, &dy, k, s, pad, &d2), 0);
@@ -608,7 +608,8 @@ static void net_case(fn_tnet *net, uint64_t seed, const char *const *which, floa
                 double lm = loss(&f);
                 p->value[at] = save;
                 double nk = (lp - lm) / (2.0 * (double)hk), tk = 1e-2 + rel * fabs(nk);
-                if (getenv("GRAD_DEBUG")) printf("    %s[%zu] h %g: %g vs %g\n", p->name, at, (double)hk, nk, (double)g[at]);
+                if (getenv("GRAD_DEBUG")) /* every estimate, for a failure's post-mortem */
+                    printf("    %s[%zu] h %g: %g vs %g\n", p->name, at, (double)hk, nk, (double)g[at]);
                 if (fabs(nk - g[at]) / tk < best) best = fabs(nk - g[at]) / tk, num = nk, tol = tk;
             }
             if (best > 1.0) fail_msg("%s[%zu]: analytic %.6g, numeric %.6g (tolerance %.3g)", p->name, at,
