@@ -51,6 +51,8 @@ const char *cli_find_model(const char *explicit_path, const char *file_name, cha
 /* Load a model; prints the error and returns NULL on failure. */
 facenet_model *cli_load_model(facenet_ctx *ctx, const char *explicit_path, const char *file_name);
 
+/* "m:ss" or "h:mm:ss" for a duration in seconds, for progress lines. */
+void cli_format_duration(double s, char *buf, size_t cap);
 /* Print "facenet CMD: <ctx error or status>" to stderr. */
 void cli_error(const char *cmd, facenet_ctx *ctx, facenet_status st);
 /* Write a JSON string literal (with quotes). */

@@ -379,14 +379,6 @@ static int write_plot(const char *csv, const char *svg) {
 
 /* ------------------------------------------------------------ progress */
 
-static void format_duration(double s, char *buf, size_t cap) {
-    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
-}
-
 typedef struct progress {
     int tty;
     double start, last;
@@ -416,7 +408,7 @@ static void step_progress(progress *p, const facenet_train_stats *s, int64_t fir
     const double rate = now > p->start ? (double)(s->step - first) / (now - p->start) : 0;
     char eta[32], val[32] = "";
     if (rate > 0)
-        format_duration((double)(total - s->step) / rate, eta, sizeof eta);
+        cli_format_duration((double)(total - s->step) / rate, eta, sizeof eta);
     else
         snprintf(eta, sizeof eta, "--:--");
     if (acc >= 0) snprintf(val, sizeof val, " val %.1f%%", 100 * acc);

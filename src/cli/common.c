@@ -120,3 +120,11 @@ void cli_json_floats(FILE *f, const float *v, int n) {
     for (int i = 0; i < n; i++) fprintf(f, "%s%.9g", i ? "," : "", (double)v[i]);
     fputc(']', f);
 }
+
+void cli_format_duration(double s, char *buf, size_t cap) {
+    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
+    if (t >= 3600)
+        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+}

@@ -445,8 +445,12 @@ static int open_cache(const fn_dataset *d, const fn_chip_source *src, fn_chips *
         fn_fail(e, FACENET_ERR_IO, "cannot open the chip cache %s: %s", path, strerror(errno));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        fn_fail(e, FACENET_ERR_IO, "%s is in use by another run", path);
+    /* Another run reading or filling the same cache: wait for it, then
+     * read what it added. */
+    int locked;
+    while ((locked = flock(fd, LOCK_EX)) != 0 && errno == EINTR) continue;
+    if (locked != 0) {
+        fn_fail(e, FACENET_ERR_IO, "cannot lock the chip cache %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
