@@ -168,6 +168,13 @@ FACENET_API const char *facenet_model_architecture(const facenet_model *model);
 FACENET_API int facenet_model_input_size(const facenet_model *model);
 /* Length of the embedding (128), or 0 if the model is not an embedding network. */
 FACENET_API int facenet_model_embedding_dim(const facenet_model *model);
+/* Set one metadata entry of the model file at path (add it, or replace its
+ * value), keeping the tensors as they are; the file is replaced atomically.
+ * Keys that describe the tensors (architecture, input_size, ...) are
+ * refused; "threshold" must be a distance in (0, 4). Models loaded before
+ * keep the old values. `facenet eval lfw --write-threshold` uses this. */
+FACENET_API facenet_status facenet_model_set_meta(facenet_ctx *ctx, const char *path, const char *key,
+                                                  const char *value);
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -200,7 +207,12 @@ FACENET_API double facenet_fma_peak_gflops(int n_threads, int ms, const char **i
 enum {
     /* Return the network's raw output (what face-api compares, norm ~1.4)
      * instead of the L2-normalized embedding. */
-    FACENET_EMBED_RAW = 1 << 0
+    FACENET_EMBED_RAW = 1 << 0,
+    /* Test-time augmentation: embed each chip and its mirror image and
+     * return the mean of the two embeddings, back on the unit sphere (with
+     * FACENET_EMBED_RAW, the plain mean of the raw vectors). Twice the
+     * work; better accuracy (docs/evaluation.md). The pipeline's default. */
+    FACENET_EMBED_FLIP = 1 << 1
 };
 
 /* Embed n face chips. A chip that is not the model's input size is padded to
@@ -243,12 +255,27 @@ typedef struct facenet_pipeline_params {
     int tiny_input_size;  /* tiny detector input, a multiple of 32 (416) */
     facenet_align align;  /* FACENET_ALIGN_SIMILARITY */
     int embed;            /* 1: compute embeddings (needs an embedding model) */
-    unsigned embed_flags; /* FACENET_EMBED_RAW for face-api's raw vectors */
+    unsigned embed_flags; /* FACENET_EMBED_FLIP (default); | FACENET_EMBED_RAW for face-api's raw vectors */
     /* 1: also look for faces in the photo turned by 90, 180 and 270 degrees
      * (photos of unknown orientation, e.g. without an EXIF tag); four times
      * the detection work. 0: upright faces only (the default). */
     int all_orientations;
+    /* Similarity alignment: the margin around the landmark template, as a
+     * fraction of the face's size on each side (0.25, dlib's framing, which
+     * the embedding network was trained on). */
+    float align_padding;
+    /* Close-ups: SSD misses faces that fill much of the photo (a face of
+     * 40% of a 250 px portrait scores below 0.1, and above 0.8 once the
+     * photo is shown with a margin around it). The close-up pass detects
+     * again in the photo shrunk to half the detector's view, framed by a
+     * margin, and adds the faces the first pass did not find (where both
+     * find a face, the first pass's box is kept). FACENET_CLOSEUP_IF_NONE (default)
+     * runs it only when the first pass found no face; _ALWAYS on every
+     * photo (portraits, face crops: twice the detection work); _OFF never. */
+    int closeup;
 } facenet_pipeline_params;
+
+enum { FACENET_CLOSEUP_OFF = 0, FACENET_CLOSEUP_IF_NONE = 1, FACENET_CLOSEUP_ALWAYS = 2 };
 
 /* Milliseconds spent in each stage by the last facenet_pipeline_run(). */
 typedef struct facenet_timings {
@@ -297,6 +324,9 @@ typedef struct facenet_convert_params {
     const char *architecture;
     /* Free-form model identifier to record; NULL: derived from the file name. */
     const char *model_id;
+    /* Embedding models: the decision threshold to record as "threshold"
+     * (facenet_model_threshold); 0: none, the architecture's default. */
+    float threshold;
 } facenet_convert_params;
 
 FACENET_API facenet_convert_params facenet_convert_default_params(void);

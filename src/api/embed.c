@@ -33,21 +33,36 @@ facenet_status fn_embed_batch(const facenet_model *m, const fn_exec *ex, const f
                        m->arch->kind_name);
     for (int i = 0; i < n; i++)
         if (check_chip(&chips[i], i, e) != FACENET_OK) return e->status;
-    const int size = m->input_size, dim = m->embedding_dim;
+    const int size = m->input_size, dim = m->embedding_dim, flip = (flags & FACENET_EMBED_FLIP) != 0;
+    const int raw = (flags & FACENET_EMBED_RAW) != 0, per_batch = flip ? EMBED_BATCH / 2 : EMBED_BATCH;
+    const size_t plane = (size_t)size * size * 3;
     const fn_norm norm = {{fn_resnet29_mean[0], fn_resnet29_mean[1], fn_resnet29_mean[2]}, 255.0f};
-    for (int start = 0; start < n; start += EMBED_BATCH) {
-        int nb = n - start < EMBED_BATCH ? n - start : EMBED_BATCH;
+    for (int start = 0; start < n; start += per_batch) {
+        const int nb = n - start < per_batch ? n - start : per_batch, rows = flip ? 2 * nb : nb;
         fn_arena_reset(ex->arena);
-        float *in = fn_arena_floats(ex->arena, (size_t)nb * size * size * 3);
-        if (!in) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d chips", nb);
+        float *in = fn_arena_floats(ex->arena, (size_t)rows * plane);
+        float *o = flip ? fn_arena_floats(ex->arena, (size_t)rows * dim) : out + (size_t)start * dim;
+        if (!in || !o) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d chips", nb);
         for (int i = 0; i < nb; i++)
-            if (fn_to_input(ex, &chips[start + i], size, 1, &norm, in + (size_t)i * size * size * 3))
+            if (fn_to_input(ex, &chips[start + i], size, 1, &norm, in + (size_t)i * plane))
                 return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing chip %d", start + i);
-        fn_tensor x = fn_tensor_make(nb, size, size, 3, in);
-        float *o = out + (size_t)start * dim;
+        /* The mirror images follow the chips: row nb + i is chip i mirrored. */
+        for (int i = 0; flip && i < nb; i++)
+            for (int y = 0; y < size; y++) {
+                const float *s = in + (size_t)i * plane + (size_t)y * size * 3;
+                float *d = in + (size_t)(nb + i) * plane + (size_t)y * size * 3;
+                for (int x = 0; x < size; x++) memcpy(d + (size_t)(size - 1 - x) * 3, s + (size_t)x * 3, 3 * sizeof(float));
+            }
+        fn_tensor x = fn_tensor_make(rows, size, size, 3, in);
         facenet_status st = fn_embedding_forward(m, ex, &x, o, e);
         if (st != FACENET_OK) return st;
-        if (!(flags & FACENET_EMBED_RAW)) fn_l2_normalize(o, nb, dim, 1e-12f);
+        if (!raw) fn_l2_normalize(o, rows, dim, 1e-12f);
+        if (!flip) continue;
+        float *dst = out + (size_t)start * dim;
+        for (int i = 0; i < nb; i++)
+            for (int k = 0; k < dim; k++)
+                dst[(size_t)i * dim + k] = 0.5f * (o[(size_t)i * dim + k] + o[(size_t)(nb + i) * dim + k]);
+        if (!raw) fn_l2_normalize(dst, nb, dim, 1e-12f);
     }
     fn_arena_reset(ex->arena);
     return FACENET_OK;

@@ -33,6 +33,9 @@ facenet_pipeline_params facenet_pipeline_default_params(void) {
     p.tiny_input_size = 416;
     p.align = FACENET_ALIGN_SIMILARITY;
     p.embed = 1;
+    p.embed_flags = FACENET_EMBED_FLIP;
+    p.align_padding = (float)FN_ALIGN_PADDING;
+    p.closeup = FACENET_CLOSEUP_IF_NONE;
     return p;
 }
 
@@ -63,9 +66,12 @@ facenet_status facenet_pipeline_create(facenet_ctx *ctx, const facenet_model *de
         (p.embed && check_model(embedder, FN_ARCH_EMBEDDING, "embedding", &e)))
         return fn_ctx_report(ctx, &e);
     if (p.max_faces < 1 || p.max_faces > MAX_FACES || !(p.min_score >= 0.0f && p.min_score < 1.0f) ||
-        !(p.iou >= 0.0f && p.iou <= 1.0f) || (p.align != FACENET_ALIGN_SIMILARITY && p.align != FACENET_ALIGN_FACEAPI)) {
+        !(p.iou >= 0.0f && p.iou <= 1.0f) || (p.align != FACENET_ALIGN_SIMILARITY && p.align != FACENET_ALIGN_FACEAPI) ||
+        !(p.align_padding >= 0.0f && p.align_padding <= 1.0f) || p.closeup < FACENET_CLOSEUP_OFF ||
+        p.closeup > FACENET_CLOSEUP_ALWAYS) {
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT,
-                "pipeline parameters out of range: max_faces 1..%d, min_score [0,1), iou [0,1], align 0 or 1",
+                "pipeline parameters out of range: max_faces 1..%d, min_score [0,1), iou [0,1], align 0 or 1, "
+                "align_padding [0,1], closeup 0..2",
                 MAX_FACES);
         return fn_ctx_report(ctx, &e);
     }
@@ -135,7 +141,7 @@ static facenet_status make_chip(const facenet_pipeline *p, const facenet_image *
     }
     const int size = p->emb ? p->emb->input_size : 150;
     fn_affine a;
-    if (fn_align_similarity_transform(pts, size, FN_ALIGN_PADDING, &a) != 0)
+    if (fn_align_similarity_transform(pts, size, p->p.align_padding, &a) != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL, "the face's landmarks are degenerate; cannot align it");
     return fn_warp_affine(img, &a, size, chip, e);
 }
@@ -190,6 +196,69 @@ static facenet_status turned_copy(const facenet_image *img, int turn, facenet_im
     return st;
 }
 
+/*
+ * The close-up view: the photo shrunk by a whole factor k (box average) so
+ * its longer side is at most CLOSEUP_SIDE, centred in a black square twice
+ * that side. Black, as the detectors pad a photo to a square themselves. A
+ * face that filled the photo then fills a quarter of the detector's view,
+ * where SSD finds it. Boxes come back by (u - off) * k.
+ */
+#define CLOSEUP_SIDE 512
+
+typedef struct closeup_view {
+    facenet_image img;
+    int k, off_x, off_y;
+} closeup_view;
+
+static facenet_status closeup_make(const facenet_image *img, closeup_view *v, fn_error *e) {
+    const int longer = img->width > img->height ? img->width : img->height;
+    const int k = (longer + CLOSEUP_SIDE - 1) / CLOSEUP_SIDE, c = img->channels;
+    const int w = img->width / k, h = img->height / k;
+    if (w < 1 || h < 1) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "the photo is too thin to search at a smaller scale");
+    const int side = 2 * (w > h ? w : h);
+    facenet_status st = fn_image_alloc(side, side, c, &v->img, e);
+    if (st != FACENET_OK) return st;
+    memset(v->img.data, 0, (size_t)side * side * c);
+    v->k = k;
+    v->off_x = (side - w) / 2;
+    v->off_y = (side - h) / 2;
+    for (int y = 0; y < h; y++) {
+        uint8_t *d = v->img.data + ((size_t)(v->off_y + y) * side + v->off_x) * c;
+        for (int x = 0; x < w; x++)
+            for (int ch = 0; ch < c; ch++) {
+                unsigned sum = 0;
+                for (int dy = 0; dy < k; dy++) {
+                    const uint8_t *s = img->data + ((size_t)(y * k + dy) * img->width + (size_t)x * k) * c + ch;
+                    for (int dx = 0; dx < k; dx++) sum += s[(size_t)dx * c];
+                }
+                d[(size_t)x * c + ch] = (uint8_t)((sum + (unsigned)(k * k) / 2) / (unsigned)(k * k));
+            }
+    }
+    return FACENET_OK;
+}
+
+/* A box of the view in the photo's pixels, cut to the photo (w x h); 0 if
+ * nothing of it is left (a detection in the margin). */
+static int closeup_box(const closeup_view *v, const fn_face_box *b, int w, int h, fn_face_box *out) {
+    float x0 = (b->x - (float)v->off_x) * (float)v->k, y0 = (b->y - (float)v->off_y) * (float)v->k;
+    float x1 = x0 + b->w * (float)v->k, y1 = y0 + b->h * (float)v->k;
+    x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > (float)w ? (float)w : x1, y1 = y1 > (float)h ? (float)h : y1;
+    if (!(x1 - x0 >= 1.0f && y1 - y0 >= 1.0f)) return 0;
+    fn_face_box r = {x0, y0, x1 - x0, y1 - y0, b->score};
+    *out = r;
+    return 1;
+}
+
+static float box_iou(const fn_face_box *a, const fn_face_box *b) {
+    const float x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
+    const float x1 = a->x + a->w < b->x + b->w ? a->x + a->w : b->x + b->w;
+    const float y1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
+    const float inter = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0.0f;
+    const float uni = a->w * a->h + b->w * b->h - inter;
+    return uni > 0 ? inter / uni : 0.0f;
+}
+
 static int by_score(const void *a, const void *b) {
     float x = ((const found *)a)->box.score, y = ((const found *)b)->box.score;
     return x > y ? -1 : x < y;
@@ -217,6 +286,34 @@ static facenet_status detect_all(facenet_pipeline *p, const facenet_image *img, 
             f[total].turn = t;
             total++;
         }
+    }
+    /* The close-up pass only adds faces the plain passes did not find: its
+     * boxes come from a smaller view and are less precise where both see a
+     * face. */
+    if (p->p.closeup == FACENET_CLOSEUP_ALWAYS || (p->p.closeup == FACENET_CLOSEUP_IF_NONE && total == 0)) {
+        closeup_view v;
+        memset(&v, 0, sizeof v);
+        int nb = 0;
+        const int plain = total;
+        facenet_status st = closeup_make(img, &v, e);
+        fn_arena_reset(&p->arena);
+        if (st == FACENET_OK) st = fn_detect(p->det, &p->ex, &v.img, &o, boxes, p->p.max_faces, &nb, e);
+        for (int i = 0; st == FACENET_OK && i < nb && total < MAX_FACES; i++) {
+            fn_face_box b;
+            if (!closeup_box(&v, &boxes[i], img->width, img->height, &b)) continue;
+            int seen = 0;
+            for (int j = 0; j < plain && !seen; j++) {
+                fn_face_box q = unturn_box(f[j].turn, img->width, img->height, &f[j].box);
+                seen = box_iou(&b, &q) > o.iou;
+            }
+            if (seen) continue;
+            f[total].box = b;
+            f[total].turn = 0;
+            total++;
+        }
+        facenet_image_free(&v.img);
+        if (st != FACENET_OK) return st;
+        if (total > plain && turns == 1) qsort(f, (size_t)total, sizeof *f, by_score);
     }
     if (turns > 1 && total > 0) {
         qsort(f, (size_t)total, sizeof *f, by_score);

@@ -19,6 +19,13 @@ const char CLI_PIPE_OPTIONS[] =
     "  --align similarity|faceapi\n"
     "                          how chips are cut: rotation-corrected to a template (default),\n"
     "                          or face-api's axis-aligned square (bit-for-bit parity with face-api)\n"
+    "  --closeup auto|always|off\n"
+    "                          search again with the photo shown smaller, for faces that fill\n"
+    "                          much of it: when nothing was found (auto, default), always, never\n"
+    "  --no-flip               embed the chip alone, not the mean of the chip and its mirror\n"
+    "                          image (half the embedding work, a little less accurate)\n"
+    "  --padding P             similarity alignment: margin around the face as a fraction of\n"
+    "                          its size on each side (default 0.25, the network's training framing)\n"
     "  --model PATH            the embedding model (default dlib_resnet29.safetensors)\n"
     "  --detector-model PATH, --landmark-model PATH   explicit detector and landmark models\n"
     "  --threads N             worker threads (default: all cores)\n";
@@ -48,8 +55,12 @@ int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
         o->params.all_orientations = 1;
         return 1;
     }
+    if (strcmp(argv[*i], "--no-flip") == 0) {
+        o->params.embed_flags &= ~(unsigned)FACENET_EMBED_FLIP;
+        return 1;
+    }
     static const char *const WITH_VALUE[] = {"--detector", "--min-score", "--max-faces", "--iou", "--tiny-size",
-                                             "--landmarks", "--align", "--detector-model", "--landmark-model"};
+                                             "--landmarks", "--align", "--padding", "--closeup", "--detector-model", "--landmark-model"};
     const char *a = argv[*i];
     size_t k;
     for (k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
@@ -83,6 +94,19 @@ int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
         }
     } else if (strcmp(a, "--min-score") == 0) {
         return parse_float(a, v, 0.0f, 0.999f, &o->params.min_score) ? -1 : 1;
+    } else if (strcmp(a, "--closeup") == 0) {
+        if (strcmp(v, "auto") == 0)
+            o->params.closeup = FACENET_CLOSEUP_IF_NONE;
+        else if (strcmp(v, "always") == 0)
+            o->params.closeup = FACENET_CLOSEUP_ALWAYS;
+        else if (strcmp(v, "off") == 0)
+            o->params.closeup = FACENET_CLOSEUP_OFF;
+        else {
+            fprintf(stderr, "facenet: --closeup is auto, always or off, not '%s'\n", v);
+            return -1;
+        }
+    } else if (strcmp(a, "--padding") == 0) {
+        return parse_float(a, v, 0.0f, 1.0f, &o->params.align_padding) ? -1 : 1;
     } else if (strcmp(a, "--iou") == 0) {
         return parse_float(a, v, 0.01f, 1.0f, &o->params.iou) ? -1 : 1;
     } else if (strcmp(a, "--max-faces") == 0) {

@@ -128,6 +128,12 @@ static facenet_status convert(const char *manifest_path, const char *out_path,
     const fn_arch_info *arch;
     st = pick_arch(&w, p->architecture, manifest_path, &arch, e);
     if (st != FACENET_OK) goto done;
+    if (p->threshold != 0.0f && (arch->kind != FN_ARCH_EMBEDDING || !(p->threshold > 0.0f && p->threshold < 4.0f))) {
+        st = fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
+                     "a threshold (%g) is a distance in (0, 4) and belongs to an embedding model, not %s",
+                     (double)p->threshold, arch->name);
+        goto done;
+    }
 
     if (p->model_id) {
         model_id = strdup(p->model_id);
@@ -151,7 +157,8 @@ static facenet_status convert(const char *manifest_path, const char *out_path,
         entries[i].shape = w.w[i].shape;
         entries[i].data = w.w[i].data;
     }
-    char input_size[24], emb_size[24];
+    char input_size[24], emb_size[24], threshold[32];
+    snprintf(threshold, sizeof threshold, "%.4f", (double)p->threshold);
     snprintf(input_size, sizeof input_size, "%d", arch->input_size);
     snprintf(emb_size, sizeof emb_size, "%d", arch->embedding_size);
     const char *meta[18];
@@ -165,6 +172,7 @@ static facenet_status convert(const char *manifest_path, const char *out_path,
     PUT(FN_META_PREPROCESS, arch->preprocess);
     if (arch->embedding_size) PUT(FN_META_EMBEDDING_SIZE, emb_size);
     PUT(FN_META_MODEL_ID, model_id);
+    if (p->threshold > 0.0f) PUT(FN_META_THRESHOLD, threshold);
     PUT(FN_META_SOURCE, base);
 #undef PUT
     st = fn_st_write(out_path, entries, w.count, meta, nm, e);

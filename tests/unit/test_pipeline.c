@@ -315,6 +315,115 @@ static void test_no_face_and_bad_input(void **state) {
     facenet_pipeline_free(pl);
 }
 
+/* The close-up pass only adds faces the first pass missed: with it always
+ * on, the faces of the demo photos (which the first pass finds) come out
+ * exactly as without it. */
+static void test_closeup_boxes(void **state) {
+    (void)state;
+    facenet_pipeline_params p = facenet_pipeline_default_params();
+    facenet_pipeline *off = NULL, *on = NULL;
+    p.closeup = FACENET_CLOSEUP_OFF;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &off), FACENET_OK);
+    p.closeup = FACENET_CLOSEUP_ALWAYS;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &on), FACENET_OK);
+    facenet_face a[N_MAX], b[N_MAX];
+    double worst_iou = 1, worst_d = 0;
+    int matched = 0;
+    for (size_t ph = 0; ph < 2; ph++) {
+        facenet_image img;
+        golden_load_photo(&F.g, ph, &img);
+        int na = 0, nb = 0;
+        assert_int_equal(facenet_pipeline_run(off, &img, a, N_MAX, &na), FACENET_OK);
+        assert_int_equal(facenet_pipeline_run(on, &img, b, N_MAX, &nb), FACENET_OK);
+        assert_int_equal(na, nb);
+        for (int i = 0; i < na; i++) {
+            const double box[4] = {a[i].x, a[i].y, a[i].width, a[i].height};
+            int best = 0;
+            for (int j = 1; j < nb; j++)
+                if (iou(&b[j], box) > iou(&b[best], box)) best = j;
+            worst_iou = fmin(worst_iou, iou(&b[best], box));
+            worst_d = fmax(worst_d, facenet_distance(a[i].embedding, b[best].embedding, 128));
+            matched++;
+        }
+        facenet_image_free(&img);
+    }
+    printf("close-up pass always on: %d faces as without it, worst box IoU %.3f, worst distance %.3f\n", matched,
+           worst_iou, worst_d);
+    assert_true(worst_iou > 0.9999);
+    assert_true(worst_d < 1e-6);
+
+    /* A portrait where SSD alone misses the face (LFW, when present). */
+    const char *lfw = test_shared_path("data/lfw/Tom_Cruise/Tom_Cruise_0005.jpg");
+    if (lfw) {
+        facenet_image img;
+        int na = 0, nb = 0;
+        assert_int_equal(facenet_image_load(F.ctx, lfw, &img), FACENET_OK);
+        assert_int_equal(facenet_pipeline_run(off, &img, a, N_MAX, &na), FACENET_OK);
+        assert_int_equal(facenet_pipeline_run(on, &img, b, N_MAX, &nb), FACENET_OK);
+        printf("LFW Tom_Cruise_0005: %d faces without the close-up pass, %d with it (score %.2f)\n", na, nb,
+               nb ? b[0].score : 0.0);
+        assert_int_equal(na, 0);
+        assert_int_equal(nb, 1);
+        assert_true(b[0].x > 40 && b[0].x + b[0].width < 210); /* the subject, at the centre */
+        facenet_image_free(&img);
+    }
+    facenet_pipeline_free(off);
+    facenet_pipeline_free(on);
+}
+
+/* FACENET_EMBED_FLIP is the mean of the chip's and its mirror's unit
+ * embeddings, back on the sphere; with RAW, the plain mean. */
+static void test_embed_flip(void **state) {
+    (void)state;
+    facenet_pipeline *pl = pipeline(FACENET_ALIGN_SIMILARITY, 0, 0);
+    facenet_session *s = NULL;
+    assert_int_equal(facenet_session_create(F.ctx, F.emb, &s), FACENET_OK);
+    facenet_image img, chips[3], mirrored[3];
+    golden_load_photo(&F.g, 0, &img);
+    facenet_face faces[N_MAX];
+    int n = 0;
+    assert_int_equal(facenet_pipeline_run(pl, &img, faces, N_MAX, &n), FACENET_OK);
+    assert_true(n >= 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(facenet_pipeline_chip(pl, &img, &faces[i], &chips[i]), FACENET_OK);
+        assert_int_equal(facenet_image_alloc(F.ctx, chips[i].width, chips[i].height, 3, &mirrored[i]), FACENET_OK);
+        for (int y = 0; y < chips[i].height; y++)
+            for (int x = 0; x < chips[i].width; x++)
+                memcpy(mirrored[i].data + ((size_t)y * chips[i].width + (chips[i].width - 1 - x)) * 3,
+                       chips[i].data + ((size_t)y * chips[i].width + x) * 3, 3);
+    }
+    for (int raw = 0; raw < 2; raw++) {
+        const unsigned base = raw ? FACENET_EMBED_RAW : 0;
+        float e[3][128], m[3][128], got[3][128];
+        assert_int_equal(facenet_embed_chips(s, chips, 3, e[0], base), FACENET_OK);
+        assert_int_equal(facenet_embed_chips(s, mirrored, 3, m[0], base), FACENET_OK);
+        assert_int_equal(facenet_embed_chips(s, chips, 3, got[0], base | FACENET_EMBED_FLIP), FACENET_OK);
+        double worst = 0, norm_err = 0, moved = 0;
+        for (int i = 0; i < 3; i++) {
+            float want[128];
+            double ss = 0, gs = 0;
+            for (int k = 0; k < 128; k++) want[k] = 0.5f * (e[i][k] + m[i][k]), ss += (double)want[k] * want[k];
+            for (int k = 0; !raw && k < 128; k++) want[k] = (float)(want[k] / sqrt(ss));
+            for (int k = 0; k < 128; k++) gs += (double)got[i][k] * got[i][k];
+            worst = fmax(worst, test_max_abs_diff(got[i], want, 128));
+            if (!raw) norm_err = fmax(norm_err, fabs(sqrt(gs) - 1));
+            moved = fmax(moved, facenet_distance(got[i], e[i], 128));
+        }
+        printf("flip (%s): worst difference from the mean of chip and mirror %.2g; %.3f from the chip alone\n",
+               raw ? "raw" : "unit", worst, moved);
+        assert_true(worst < 1e-5);
+        assert_true(norm_err < 1e-5);
+        assert_true(moved > 1e-3); /* the mirror does change it */
+    }
+    for (int i = 0; i < 3; i++) {
+        facenet_image_free(&chips[i]);
+        facenet_image_free(&mirrored[i]);
+    }
+    facenet_image_free(&img);
+    facenet_session_free(s);
+    facenet_pipeline_free(pl);
+}
+
 static int setup(void **state) {
     (void)state;
     facenet_ctx_params p = facenet_ctx_default_params();
@@ -352,6 +461,8 @@ int main(void) {
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_exif_orientation),
         cmocka_unit_test(test_no_face_and_bad_input),
+        cmocka_unit_test(test_closeup_boxes),
+        cmocka_unit_test(test_embed_flip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
