@@ -66,8 +66,13 @@ for pair in face_recognition_model:dlib_resnet29 ssd_mobilenetv1_model:ssd_mobil
             tiny_face_detector_model:tiny_face_detector; do
     src="$dest/model/${pair%%:*}-weights_manifest.json"
     out="models/${pair##*:}.safetensors"
-    if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$build/facenet" -nt "$out" ]; then
-        "$build/facenet" convert --model-id "face-api-$FACEAPI_VERSION/${pair%%:*}" "$src" "$out"
+    # The embedding model carries its decision threshold, derived on LFW
+    # (docs/evaluation.md) and pinned in models.lock.
+    extra=()
+    [ "${pair##*:}" = dlib_resnet29 ] && extra=(--threshold "$RESNET29_THRESHOLD")
+    if [ ! -f "$out" ] || [ "$src" -nt "$out" ] || [ "$build/facenet" -nt "$out" ] ||
+       [ scripts/models.lock -nt "$out" ]; then
+        "$build/facenet" convert --model-id "face-api-$FACEAPI_VERSION/${pair%%:*}" "${extra[@]}" "$src" "$out"
     fi
 done
 echo "setup: ready ($root/$build/facenet, models in $root/models)"

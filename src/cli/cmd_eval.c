@@ -44,13 +44,13 @@ static const char USAGE[] =
     "                          and test them on --pairs (pairsDevTest.txt)\n"
     "  --limit N               only the first N matched and N mismatched pairs of each\n"
     "                          fold, for quick runs (--limit 10: 200 pairs of View 2)\n"
-    "  --flip                  test-time augmentation: the mean of the embeddings of the\n"
-    "                          chip and its mirror image, re-normalized\n"
     "  --raw                   distances between the network's raw vectors (face-api's\n"
     "                          descriptors) instead of unit embeddings\n"
     "  --cache DIR             where embeddings are kept between runs, so an interrupted run\n"
     "                          resumes (default .cache/facenet-eval)\n"
     "  --no-cache              embed everything afresh and keep nothing\n"
+    "  --write-threshold       record the best threshold in the embedding model file's\n"
+    "                          metadata, where compare and identification read it\n"
     "  --json                  the figures as one JSON object instead of text\n"
     "  --report DIR            also write DIR/index.html: ROC curve, distance histograms,\n"
     "                          the worst-scored pairs as thumbnails (DIR/thumbs/)\n";
@@ -72,12 +72,13 @@ static const char TAIL[] =
  * 312 images, subjects lay 2-31 px off centre, the others 72-97 px). */
 #define SUBJECT_MAX_OFFSET 0.2
 /* The key's first word: bump when what an embedding means changes. */
-#define CACHE_KEY_VERSION "facenet-eval-lfw 1"
+#define CACHE_KEY_VERSION "facenet-eval-lfw 2"
 #define WORST_SHOWN 12
 
 typedef struct eval_opts {
     cli_pipe_opts pipe;
     const char *dir, *pairs, *train_pairs, *cache_dir, *report_dir;
+    int write_threshold;
     int json, limit, flip, raw, no_cache;
 } eval_opts;
 
@@ -103,8 +104,11 @@ typedef struct worker {
 typedef struct run {
     const eval_opts *o;
     image_job *jobs;
-    float *emb; /* n_jobs x dim */
-    int n_jobs, dim;
+    /* n_jobs records of rec = 2 dim floats: the raw vectors of the chip and
+     * of its mirror image. --raw and --no-flip only choose how they are
+     * combined, so one embedding run (and one cache) serves all four. */
+    float *emb;
+    int n_jobs, dim, rec;
     int *todo, n_todo;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -162,9 +166,9 @@ static int subject(const facenet_face *f, int n, int width, int height) {
     return best_d <= cap * cap ? best : -1;
 }
 
-/* Embed one image into out (dim floats); returns 0, or -1 with err set. */
+/* Embed one image into out (2 dim floats: the raw vectors of the chip and
+ * of its mirror); returns 0, or -1 with err set. */
 static int embed_image(worker *w, image_job *j, float *out, char *err, size_t errcap) {
-    const eval_opts *o = w->run->o;
     const int dim = w->run->dim;
     facenet_ctx *ctx = w->pipe.ctx;
     facenet_image img, chips[2];
@@ -212,25 +216,13 @@ static int embed_image(worker *w, image_job *j, float *out, char *err, size_t er
         j->entry.box[2] = j->entry.box[3] = (float)side;
         st = facenet_image_crop(ctx, &img, x, y, side, side, &chips[0]);
     }
-    if (st == FACENET_OK && o->flip) {
+    if (st == FACENET_OK) {
         st = facenet_image_alloc(ctx, chips[0].width, chips[0].height, chips[0].channels, &chips[1]);
         if (st == FACENET_OK) mirror(&chips[0], &chips[1]);
     }
-    if (st == FACENET_OK)
-        st = facenet_embed_chips(w->sess, chips, o->flip ? 2 : 1, v, o->raw ? FACENET_EMBED_RAW : 0);
+    if (st == FACENET_OK) st = facenet_embed_chips(w->sess, chips, 2, v, FACENET_EMBED_RAW);
     if (st != FACENET_OK) goto fail;
-    if (o->flip) {
-        double norm = 0;
-        for (int i = 0; i < dim; i++) {
-            v[i] = 0.5f * (v[i] + v[dim + i]);
-            norm += (double)v[i] * v[i];
-        }
-        /* Raw vectors are compared as the network gives them, so only the
-         * unit embeddings are put back on the sphere. */
-        if (!o->raw && norm > 0)
-            for (int i = 0; i < dim; i++) v[i] = (float)(v[i] / sqrt(norm));
-    }
-    memcpy(out, v, sizeof(float) * (size_t)dim);
+    memcpy(out, v, sizeof(float) * 2 * (size_t)dim);
     rc = 0;
     goto done;
 fail: {
@@ -260,7 +252,7 @@ static void *worker_main(void *arg) {
         const int j = r->todo[r->next++];
         pthread_mutex_unlock(&r->mu);
         char err[1024];
-        const int rc = embed_image(w, &r->jobs[j], r->emb + (size_t)j * r->dim, err, sizeof err);
+        const int rc = embed_image(w, &r->jobs[j], r->emb + (size_t)j * r->rec, err, sizeof err);
         pthread_mutex_lock(&r->mu);
         if (rc == 0) {
             r->finished[r->n_finished++] = j;
@@ -354,14 +346,27 @@ static void progress_show(progress *p, int done, int final) {
 
 /* ------------------------------------------------------------ the cache key */
 
-/* A model file's identity: its size and FNV-1a hash, so a retrained model
- * with the same model_id does not reuse embeddings of the old one. */
+/* A model's identity: the size and FNV-1a hash of its safetensors data
+ * (what follows the 8-byte length and the JSON header), so a retrained
+ * model with the same model_id does not reuse embeddings of the old one,
+ * while a change of metadata alone (the threshold written by
+ * --write-threshold) keeps the cache. */
 static int file_digest(const char *path, char *buf, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     uint64_t h = 1469598103934665603ull, size = 0;
     unsigned char chunk[1 << 16];
     size_t n;
+    if (fread(chunk, 1, 8, f) != 8) {
+        fclose(f);
+        return -1;
+    }
+    uint64_t header = 0;
+    for (int i = 7; i >= 0; i--) header = header << 8 | chunk[i];
+    if (header > (1ull << 40) || fseeko(f, (off_t)header, SEEK_CUR) != 0) {
+        fclose(f);
+        return -1;
+    }
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         for (size_t i = 0; i < n; i++) {
             h ^= chunk[i];
@@ -404,10 +409,11 @@ static int cache_key(const eval_opts *o, const worker *w, char *key, size_t cap)
     int n = snprintf(key, cap,
                      CACHE_KEY_VERSION
                      "; data=%s; emb=%s; det=%s; lmk=%s; min_score=%.6g; max_faces=%d; iou=%.6g; "
-                     "tiny_size=%d; align=%s; flip=%d; raw=%d; subject=nearest<%.2f; fallback=center%.2f",
+                     "tiny_size=%d; closeup=%d; align=%s; padding=%.4g; vectors=raw+mirror; subject=nearest<%.2f; "
+                     "fallback=center%.2f",
                      real, emb, det, lmk, (double)p->min_score, p->max_faces, (double)p->iou,
-                     p->tiny_input_size, p->align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity",
-                     o->flip, o->raw, SUBJECT_MAX_OFFSET, FALLBACK_FRACTION);
+                     p->tiny_input_size, p->closeup, p->align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity",
+                     p->align == FACENET_ALIGN_FACEAPI ? 0.0 : (double)p->align_padding, SUBJECT_MAX_OFFSET, FALLBACK_FRACTION);
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -465,6 +471,30 @@ static int build_jobs(run_t *r, pair_set *sets, int n_sets) {
     return 0;
 }
 
+static void unit(float *v, int dim) {
+    double norm = 0;
+    for (int i = 0; i < dim; i++) norm += (double)v[i] * v[i];
+    if (norm > 0)
+        for (int i = 0; i < dim; i++) v[i] = (float)(v[i] / sqrt(norm));
+}
+
+/* The vector a job is compared by: the mean of the unit embeddings of its
+ * chip and the chip's mirror, back on the sphere (as FACENET_EMBED_FLIP),
+ * or with --no-flip the chip's alone; with --raw the same from the
+ * network's raw vectors, as they are. */
+static void final_vector(const run_t *r, int job, float *out) {
+    const int dim = r->dim;
+    const float *chip = r->emb + (size_t)job * r->rec, *mirrored = chip + dim;
+    float m[FACENET_EMBEDDING_DIM];
+    memcpy(out, chip, sizeof(float) * (size_t)dim);
+    if (!r->o->raw) unit(out, dim);
+    if (!r->o->flip) return;
+    memcpy(m, mirrored, sizeof(float) * (size_t)dim);
+    if (!r->o->raw) unit(m, dim);
+    for (int i = 0; i < dim; i++) out[i] = 0.5f * (out[i] + m[i]);
+    if (!r->o->raw) unit(out, dim);
+}
+
 static int set_distances(pair_set *ps, const run_t *r) {
     ps->n = facenet_eval_pairs_count(ps->pairs);
     ps->dist = malloc(sizeof(float) * (size_t)ps->n);
@@ -473,8 +503,9 @@ static int set_distances(pair_set *ps, const run_t *r) {
     if (!ps->dist || !ps->same || !ps->fold) return -1;
     for (int i = 0; i < ps->n; i++) {
         const facenet_eval_pair *p = facenet_eval_pairs_get(ps->pairs, i);
-        const float *a = r->emb + (size_t)ps->job[p->image[0]] * r->dim;
-        const float *b = r->emb + (size_t)ps->job[p->image[1]] * r->dim;
+        float a[FACENET_EMBEDDING_DIM], b[FACENET_EMBEDDING_DIM];
+        final_vector(r, ps->job[p->image[0]], a);
+        final_vector(r, ps->job[p->image[1]], b);
         ps->dist[i] = facenet_distance(a, b, r->dim);
         ps->same[i] = p->same;
         ps->fold[i] = p->fold;
@@ -525,7 +556,7 @@ static int embed_all(run_t *r, facenet_ctx *ctx, facenet_eval_cache *cache, work
         for (; saved < upto; saved++) {
             const image_job *j = &r->jobs[r->finished[saved]];
             if (cache_ok && facenet_eval_cache_put(cache, j->name,
-                                                   r->emb + (size_t)r->finished[saved] * r->dim, &j->entry)) {
+                                                   r->emb + (size_t)r->finished[saved] * r->rec, &j->entry)) {
                 fprintf(stderr, "\nfacenet eval: warning: %s; going on without the cache\n",
                         facenet_ctx_error(ctx));
                 cache_ok = 0;
@@ -1075,6 +1106,8 @@ static int write_report(const eval_opts *o, const summary *s, const pair_set *te
 static int parse_args(eval_opts *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     cli_pipe_defaults(&o->pipe);
+    /* LFW photos are portraits: every one is a close-up (--closeup). */
+    o->pipe.params.closeup = FACENET_CLOSEUP_ALWAYS;
     o->cache_dir = ".cache/facenet-eval";
     if (argc < 2 || strcmp(argv[1], "lfw") != 0) {
         fprintf(stderr, "facenet eval: name the benchmark: `facenet eval lfw --dir DIR`\n");
@@ -1102,12 +1135,12 @@ static int parse_args(eval_opts *o, int argc, char **argv) {
                 return -1;
         } else if (strcmp(a, "--json") == 0) {
             o->json = 1;
-        } else if (strcmp(a, "--flip") == 0) {
-            o->flip = 1;
         } else if (strcmp(a, "--raw") == 0) {
             o->raw = 1;
         } else if (strcmp(a, "--no-cache") == 0) {
             o->no_cache = 1;
+        } else if (strcmp(a, "--write-threshold") == 0) {
+            o->write_threshold = 1;
         } else {
             fprintf(stderr, "facenet eval: unknown %s %s\n", a[0] == '-' ? "option" : "argument", a);
             return -1;
@@ -1117,6 +1150,31 @@ static int parse_args(eval_opts *o, int argc, char **argv) {
         fprintf(stderr, "facenet eval: --dir DIR (the LFW images) is required\n");
         return -1;
     }
+    o->flip = (o->pipe.params.embed_flags & FACENET_EMBED_FLIP) != 0;
+    if (o->write_threshold && (o->raw || o->limit)) {
+        fprintf(stderr, "facenet eval: --write-threshold needs the unit embeddings (no --raw) of every pair "
+                        "(no --limit)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Record the best threshold in the embedding model's file, where compare
+ * and identification read it (facenet_model_threshold). */
+static int write_threshold(const eval_opts *o, double threshold, facenet_ctx *ctx) {
+    char pathbuf[PATH_MAX + 64], value[32];
+    const char *path = cli_find_model(o->pipe.com.model, CLI_EMBEDDING_MODEL, pathbuf, sizeof pathbuf);
+    if (!path) {
+        fprintf(stderr, "facenet eval: cannot find the embedding model file to write the threshold to\n");
+        return -1;
+    }
+    snprintf(value, sizeof value, "%.4f", threshold);
+    facenet_status st = facenet_model_set_meta(ctx, path, "threshold", value);
+    if (st != FACENET_OK) {
+        cli_error("eval", ctx, st);
+        return -1;
+    }
+    fprintf(stderr, "facenet eval: threshold %s written to %s\n", value, path);
     return 0;
 }
 
@@ -1141,6 +1199,7 @@ static int run(int argc, char **argv) {
     memset(&r, 0, sizeof r);
     r.o = &o;
     r.dim = FACENET_EMBEDDING_DIM;
+    r.rec = 2 * r.dim;
     pthread_mutex_init(&r.mu, NULL);
     pthread_cond_init(&r.cv, NULL);
     pair_set sets[2];
@@ -1172,7 +1231,7 @@ static int run(int argc, char **argv) {
         goto done;
     }
     if (build_jobs(&r, sets, n_sets) != 0) goto done;
-    r.emb = calloc((size_t)r.n_jobs * r.dim, sizeof(float));
+    r.emb = calloc((size_t)r.n_jobs * r.rec, sizeof(float));
     r.todo = malloc(sizeof(int) * (size_t)r.n_jobs);
     r.finished = malloc(sizeof(int) * (size_t)r.n_jobs);
     if (!r.emb || !r.todo || !r.finished) goto done;
@@ -1186,7 +1245,7 @@ static int run(int argc, char **argv) {
             fprintf(stderr, "facenet eval: cannot identify the model files for the cache\n");
             goto done;
         }
-        facenet_status st = facenet_eval_cache_open(ctx, o.cache_dir, key, r.dim, &cache);
+        facenet_status st = facenet_eval_cache_open(ctx, o.cache_dir, key, r.rec, &cache);
         if (st != FACENET_OK) {
             cli_error("eval", ctx, st);
             fprintf(stderr, "facenet eval: (--no-cache runs without it)\n");
@@ -1198,7 +1257,7 @@ static int run(int argc, char **argv) {
     }
     for (int j = 0; j < r.n_jobs; j++) {
         if (cache &&
-            facenet_eval_cache_get(cache, r.jobs[j].name, r.emb + (size_t)j * r.dim, &r.jobs[j].entry))
+            facenet_eval_cache_get(cache, r.jobs[j].name, r.emb + (size_t)j * r.rec, &r.jobs[j].entry))
             r.jobs[j].cached = 1;
         else
             r.todo[r.n_todo++] = j;
@@ -1252,6 +1311,7 @@ static int run(int argc, char **argv) {
     else
         print_text(&o, &s, &sets[0], n_sets > 1 ? &sets[1] : NULL, &res, &r);
     if (o.report_dir) fprintf(stderr, "facenet eval: report written to %s/index.html\n", o.report_dir);
+    if (o.write_threshold && write_threshold(&o, res.threshold, ctx) != 0) goto done;
     status = fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
 
 done:

@@ -3,7 +3,7 @@
 # of View 2 is 200 pairs over 312 images. Checks that the figures are sane
 # (accuracy > 90%), that a second run comes wholly from the cache with the
 # same figures, that a torn record at the cache's end is dropped and only
-# that image embedded again, a View 1 run, --flip, the HTML report, and
+# that image embedded again, a View 1 run, --no-flip, the HTML report, and
 # clean failures on bad input.
 #
 # The tiny detector keeps the run to a few minutes (the SSD detector takes
@@ -127,18 +127,20 @@ grep -qE '^accuracy +[0-9.]+% \+- [0-9.]+%' "$tmp/run4.txt" && grep -q '^VAL@FAR
     grep -q '^no face ' "$tmp/run4.txt" && grep -q '^wall time' "$tmp/run4.txt" && ok "text summary" ||
     { fail "text summary"; cat "$tmp/run4.txt"; }
 
-# 5. View 1 (threshold on pairsDevTrain, tested on pairsDevTest), plain and
-#    with --flip, on a few pairs.
+# 5. View 1 (threshold on pairsDevTrain, tested on pairsDevTest), with and
+#    without the mirror image, on a few pairs.
 v1=(--pairs "$lfw/pairsDevTest.txt" --train-pairs "$lfw/pairsDevTrain.txt" --limit "$small" --json)
 ev "${v1[@]}" >"$tmp/v1.json" 2>"$tmp/v1.err"
 [ $? = 0 ] || fail "View 1 run failed: $(cat "$tmp/v1.err")"
 check "v == 1" "$tmp/v1.json" view
 check "v == $((small * 2))" "$tmp/v1.json" pairs
 check "v >= 0.5" "$tmp/v1.json" accuracy
-ev "${v1[@]}" --flip >"$tmp/flip.json" 2>"$tmp/flip.err"
-[ $? = 0 ] || fail "--flip run failed: $(cat "$tmp/flip.err")"
-# Its own cache file (flip changes the embeddings): every image embedded again.
-check "v == $(num images "$tmp/v1.json")" "$tmp/flip.json" embedded
+grep -q '"flip": true' "$tmp/v1.json" && ok "the mirror image is used by default" || fail "flip is not the default"
+ev "${v1[@]}" --no-flip >"$tmp/flip.json" 2>"$tmp/flip.err"
+[ $? = 0 ] || fail "--no-flip run failed: $(cat "$tmp/flip.err")"
+# The cache holds the chip's and the mirror's vectors: nothing embedded again.
+check "v == 0" "$tmp/flip.json" embedded
+grep -q '"flip": false' "$tmp/flip.json" && ok "--no-flip" || fail "--no-flip still flips"
 check "v >= 0.5" "$tmp/flip.json" accuracy
 
 # 6. Bad input fails with a message, never a crash.
