@@ -55,6 +55,8 @@ static const char USAGE[] =
     "  --report DIR            also write DIR/index.html: ROC curve, distance histograms,\n"
     "                          the worst-scored pairs as thumbnails (DIR/thumbs/)\n";
 static const char TAIL[] =
+    "\nLFW photos are portraits, so eval's defaults differ from the other photo commands':\n"
+    "--closeup always and --min-score 0.2 (the face nearest the centre is the subject).\n"
     "\nEach of the --threads workers has its own models and pipeline and embeds whole\n"
     "images. Progress goes to stderr. Exit status: 0 done, 1 an image or file could not\n"
     "be read, 2 bad usage.\n";
@@ -1106,8 +1108,11 @@ static int write_report(const eval_opts *o, const summary *s, const pair_set *te
 static int parse_args(eval_opts *o, int argc, char **argv) {
     memset(o, 0, sizeof *o);
     cli_pipe_defaults(&o->pipe);
-    /* LFW photos are portraits: every one is a close-up (--closeup). */
+    /* LFW photos are portraits: every one is a close-up (--closeup), and
+     * the subject rule (nearest the centre) discards the extra boxes a low
+     * minimum score lets through (docs/evaluation.md). */
     o->pipe.params.closeup = FACENET_CLOSEUP_ALWAYS;
+    o->pipe.params.min_score = 0.2f;
     o->cache_dir = ".cache/facenet-eval";
     if (argc < 2 || strcmp(argv[1], "lfw") != 0) {
         fprintf(stderr, "facenet eval: name the benchmark: `facenet eval lfw --dir DIR`\n");
