@@ -500,7 +500,7 @@ FACENET_API facenet_status facenet_eval_cache_put(facenet_eval_cache *cache, con
  *   }
  *   facenet_eval_result r;
  *   facenet_trainer_validate(t, &r);                         // held-out verification
- *   facenet_trainer_export(t, "mine.safetensors");           // a model like any other
+ *   facenet_trainer_export(t, "mine.safetensors", (float)r.threshold); // a model like any other
  *   facenet_trainer_free(t);
  */
 
