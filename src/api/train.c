@@ -362,7 +362,9 @@ static facenet_status create(facenet_trainer *t, fn_error *e) {
     chip_maker m;
     facenet_status st = maker_open(t->ctx, p, &m, e);
     if (st == FACENET_OK) st = select_list(p->data_dir, p->people, p->include, p->exclude, p->min_images, &t->d, e);
-    if (st == FACENET_OK) st = make_chips(&m, t->d, t->size, &t->chips, p->chips ? "loading chips" : "aligning photos", e);
+    if (st == FACENET_OK)
+        st = make_chips(&m, t->d, t->size, &t->chips,
+                        p->chips ? "loading chips" : "face chips (aligned, or from the cache)", e);
     if (st == FACENET_OK) {
         t->info.no_face = t->chips.n_noface;
         t->info.unreadable = t->chips.n_unreadable;
