@@ -32,7 +32,7 @@
 
 #define VAL_BATCH 32
 #define VAL_FOLDS 10
-#define CHIPS_KEY_VERSION "facenet-train-chips 1"
+#define CHIPS_KEY_VERSION "facenet-train-chips 2"
 
 typedef struct val_pair {
     int a, b, same, fold;
@@ -162,10 +162,11 @@ static facenet_status maker_open(facenet_ctx *ctx, const facenet_train_params *p
     file_identity(p->detector_model, det, sizeof det);
     file_identity(p->landmark_model, lmk, sizeof lmk);
     snprintf(m->key, sizeof m->key,
-             /* The pipeline's default alignment: dlib's 0.25 margin. */
-             CHIPS_KEY_VERSION "; det=%s; lmk=%s; min_score=%.6g; align=similarity; padding=0.25; "
-                               "subject=centre0.2|largest; resize=pad-square-legacy-bilinear",
-             det, lmk, (double)pp.min_score);
+             /* Every pipeline parameter that changes a chip. */
+             CHIPS_KEY_VERSION "; det=%s; lmk=%s; min_score=%.6g; max_faces=%d; iou=%.6g; closeup=%d; "
+                               "align=similarity; padding=%.4g; subject=centre0.2|largest; "
+                               "resize=pad-square-legacy-bilinear",
+             det, lmk, (double)pp.min_score, pp.max_faces, (double)pp.iou, pp.closeup, (double)pp.align_padding);
     return FACENET_OK;
 }
 

@@ -303,14 +303,6 @@ static void worker_close(worker *w) {
 
 /* ------------------------------------------------------------ progress */
 
-static void format_duration(double s, char *buf, size_t cap) {
-    long t = s > 0 && s < 1e7 ? (long)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else
-        snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
-}
-
 typedef struct progress {
     int tty;
     double start, last;
@@ -324,10 +316,10 @@ static void progress_show(progress *p, int done, int final) {
     const double rate = el > 0 ? done / el : 0;
     char eta[32], spent[32];
     if (rate > 0)
-        format_duration((p->total - done) / rate, eta, sizeof eta);
+        cli_format_duration((p->total - done) / rate, eta, sizeof eta);
     else
         snprintf(eta, sizeof eta, "--:--");
-    format_duration(el, spent, sizeof spent);
+    cli_format_duration(el, spent, sizeof spent);
     const int pct = p->total ? (int)(100.0 * done / p->total) : 100;
     if (p->tty) {
         char bar[31];
