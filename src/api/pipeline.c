@@ -250,13 +250,9 @@ static int closeup_box(const closeup_view *v, const fn_face_box *b, int w, int h
     return 1;
 }
 
-static float box_iou(const fn_face_box *a, const fn_face_box *b) {
-    const float x0 = a->x > b->x ? a->x : b->x, y0 = a->y > b->y ? a->y : b->y;
-    const float x1 = a->x + a->w < b->x + b->w ? a->x + a->w : b->x + b->w;
-    const float y1 = a->y + a->h < b->y + b->h ? a->y + a->h : b->y + b->h;
-    const float inter = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0.0f;
-    const float uni = a->w * a->h + b->w * b->h - inter;
-    return uni > 0 ? inter / uni : 0.0f;
+/* A box as the corners NMS takes: y0, x0, y1, x1. */
+static void box_corners(const fn_face_box *b, float c[4]) {
+    c[0] = b->y, c[1] = b->x, c[2] = b->y + b->h, c[3] = b->x + b->w;
 }
 
 static int by_score(const void *a, const void *b) {
@@ -301,10 +297,13 @@ static facenet_status detect_all(facenet_pipeline *p, const facenet_image *img, 
         for (int i = 0; st == FACENET_OK && i < nb && total < MAX_FACES; i++) {
             fn_face_box b;
             if (!closeup_box(&v, &boxes[i], img->width, img->height, &b)) continue;
+            float cb[4], cq[4];
+            box_corners(&b, cb);
             int seen = 0;
             for (int j = 0; j < plain && !seen; j++) {
                 fn_face_box q = unturn_box(f[j].turn, img->width, img->height, &f[j].box);
-                seen = box_iou(&b, &q) > o.iou;
+                box_corners(&q, cq);
+                seen = fn_box_iou(cb, cq) > o.iou;
             }
             if (seen) continue;
             f[total].box = b;
@@ -328,8 +327,7 @@ static facenet_status detect_all(facenet_pipeline *p, const facenet_image *img, 
         }
         for (int i = 0; i < total; i++) {
             fn_face_box b = unturn_box(f[i].turn, img->width, img->height, &f[i].box);
-            corners[4 * i] = b.y, corners[4 * i + 1] = b.x;
-            corners[4 * i + 2] = b.y + b.h, corners[4 * i + 3] = b.x + b.w;
+            box_corners(&b, corners + 4 * i);
         }
         int k = fn_nms_keep(corners, total, o.iou, p->p.max_faces, keep);
         for (int i = 0; i < k; i++) kept[i] = f[keep[i]];
