@@ -30,16 +30,6 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 typedef struct own {
     int runs, json, no_faceapi;
     const char *node, *script;
@@ -79,22 +69,6 @@ static int default_photos(glob_t *g) {
 /* ---------------------------------------------------------------- face-api */
 
 static int readable(const char *p) { return access(p, R_OK) == 0; }
-
-/* tools/parity/bench.mjs under the current directory or beside the
- * executable (build/../tools), or the one named; NULL if none. */
-static const char *find_script(const char *explicit_path, char *buf, size_t cap) {
-    if (explicit_path) return readable(explicit_path) ? explicit_path : NULL;
-    if (readable("tools/parity/bench.mjs")) return "tools/parity/bench.mjs";
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return NULL;
-    *slash = '\0';
-    snprintf(buf, cap, "%.3800s/../tools/parity/bench.mjs", exe);
-    return readable(buf) ? buf : NULL;
-}
 
 /* Run argv and return what it wrote to stdout (malloc'ed, NUL-terminated),
  * or NULL if it could not run or failed. Its stderr goes to ours when
@@ -167,7 +141,7 @@ static double faceapi_median(const char *json, const char *file, const char *wha
 /* The face-api script if Node.js and the face-api package are there; NULL
  * after saying why not. */
 static const char *faceapi_ready(const own *w, char *sbuf, size_t cap) {
-    const char *script = find_script(w->script, sbuf, cap);
+    const char *script = cli_find_tool(w->script, "tools/parity/bench.mjs", sbuf, cap);
     const char *node = w->node ? w->node : "node";
     char *version_argv[] = {(char *)node, "--version", NULL};
     char *version = run_capture(version_argv, 0);
@@ -303,7 +277,7 @@ int cli_bench_detect(int argc, char **argv) {
     double sum_total = 0, sum_net = 0;
     for (int f = 0; f < nfiles && status == CLI_OK; f++) {
         double m[6];
-        for (int k = 0; k < 6; k++) m[k] = median(pt[f].st[k], pt[f].samples);
+        for (int k = 0; k < 6; k++) m[k] = cli_median(pt[f].st[k], pt[f].samples);
         sum_total += m[5];
         sum_net += m[5] - m[0];
         totals[f] = m[5];

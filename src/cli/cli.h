@@ -53,6 +53,12 @@ facenet_model *cli_load_model(facenet_ctx *ctx, const char *explicit_path, const
 
 /* "m:ss" or "h:mm:ss" for a duration in seconds, for progress lines. */
 void cli_format_duration(double s, char *buf, size_t cap);
+/* A tool script of the source tree (rel, e.g. "tools/parity/bench.mjs"):
+ * explicit_path if given and readable, else rel under the current folder,
+ * else beside the executable (EXE_DIR/../rel, in buf); NULL if none. */
+const char *cli_find_tool(const char *explicit_path, const char *rel, char *buf, size_t cap);
+/* The median of n > 0 values (sorts v). */
+double cli_median(double *v, int n);
 /* Print "facenet CMD: <ctx error or status>" to stderr. */
 void cli_error(const char *cmd, facenet_ctx *ctx, facenet_status st);
 /* Write a JSON string literal (with quotes). */

@@ -82,16 +82,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof v[0], cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static int parse_list(const char *opt, const char *s, int *out, int cap, int hi) {
     int n = 0;
     char buf[256];
@@ -122,7 +112,7 @@ static double time_ours(facenet_session *s, const facenet_image *chips, int b, f
         if (facenet_embed_chips(s, chips, b, out, 0) != FACENET_OK) return -1;
         times[n++] = (now_s() - t0) / b;
     }
-    return median(times, n);
+    return cli_median(times, n);
 }
 
 /* ---------------------------------------------------------------- PyTorch */
@@ -168,22 +158,6 @@ static const char *find_python(const char *explicit_python) {
         if (i == 0) return NULL; /* an explicit choice is not second-guessed */
     }
     return NULL;
-}
-
-static int readable(const char *p) { return access(p, R_OK) == 0; }
-
-static const char *find_script(const char *explicit_path, char *buf, size_t cap) {
-    if (explicit_path) return readable(explicit_path) ? explicit_path : NULL;
-    if (readable("tools/bench/torch_resnet29.py")) return "tools/bench/torch_resnet29.py";
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return NULL;
-    *slash = '\0';
-    snprintf(buf, cap, "%.3800s/../tools/bench/torch_resnet29.py", exe);
-    return readable(buf) ? buf : NULL;
 }
 
 /* The number after "key": in a JSON line, or -1 if absent. */
@@ -457,7 +431,7 @@ static int bench_embed(int argc, char **argv) {
     if (o.torch) {
         char sbuf[PATH_MAX], why[PATH_MAX + 128] = "";
         const char *python = find_python(o.python);
-        const char *script = find_script(o.script, sbuf, sizeof sbuf);
+        const char *script = cli_find_tool(o.script, "tools/bench/torch_resnet29.py", sbuf, sizeof sbuf);
         if (!python) {
             snprintf(why, sizeof why,
                      "no python3 that imports torch and numpy (apt-get install python3-torch)");
@@ -525,12 +499,12 @@ static int bench_embed(int argc, char **argv) {
             result *rs = &res[ti][bi];
             double tmp[MAX_ROUNDS];
             for (int r = 0; r < o.rounds; r++) tmp[r] = rs->ours[r] * 1e3;
-            rs->ours_med = median(tmp, o.rounds);
+            rs->ours_med = cli_median(tmp, o.rounds);
             for (int v = 0; v < N_VARIANTS; v++) {
                 int n = 0;
                 for (int r = 0; r < o.rounds; r++)
                     if (rs->torch[v][r] > 0) tmp[n++] = rs->torch[v][r];
-                rs->torch_med[v] = n ? median(tmp, n) : -1;
+                rs->torch_med[v] = n ? cli_median(tmp, n) : -1;
             }
         }
     print_results(&o, res, peak, have_torch);

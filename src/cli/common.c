@@ -50,19 +50,50 @@ facenet_ctx *cli_ctx(int threads) {
 
 static int readable(const char *p) { return access(p, R_OK) == 0; }
 
+/* The folder of the running executable into dir (cap >= PATH_MAX), or "". */
+static void exe_folder(char *dir, size_t cap) {
+    dir[0] = '\0';
+    ssize_t n = readlink("/proc/self/exe", dir, cap - 1);
+    if (n <= 0) {
+        dir[0] = '\0';
+        return;
+    }
+    dir[n] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        dir[0] = '\0';
+}
+
+const char *cli_find_tool(const char *explicit_path, const char *rel, char *buf, size_t cap) {
+    if (explicit_path) return readable(explicit_path) ? explicit_path : NULL;
+    if (readable(rel)) return rel;
+    char dir[PATH_MAX];
+    exe_folder(dir, sizeof dir);
+    if (!dir[0] || !buf || cap == 0) return NULL;
+    snprintf(buf, cap, "%.3800s/../%s", dir, rel);
+    return readable(buf) ? buf : NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double cli_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 const char *cli_find_model(const char *explicit_path, const char *file_name, char *buf, size_t cap) {
     if (explicit_path) {
         if (readable(explicit_path)) return explicit_path;
         fprintf(stderr, "facenet: model file %s cannot be read: %s\n", explicit_path, strerror(errno));
         return NULL;
     }
-    char exe_dir[PATH_MAX] = "";
-    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
-    if (n > 0) {
-        exe_dir[n] = '\0';
-        char *slash = strrchr(exe_dir, '/');
-        if (slash) *slash = '\0';
-    }
+    char exe_dir[PATH_MAX];
+    exe_folder(exe_dir, sizeof exe_dir);
     if (!buf || cap == 0) return NULL;
     const char *env = getenv("FACENET_MODEL_DIR");
     char dirs[5][PATH_MAX];
