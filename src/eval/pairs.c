@@ -16,13 +16,10 @@
 #include <string.h>
 
 #include "eval/pairs.h"
+#include "util/fields.h"
+#include "util/file.h"
 
 #define MAX_FIELDS 4 /* fields stored; more are only counted */
-
-typedef struct field {
-    const char *s;
-    size_t len;
-} field;
 
 typedef struct builder {
     const char *source;
@@ -48,39 +45,7 @@ static int name_char(char c) {
            c == '.' || c == '\'' || c == '-';
 }
 
-/* Split a line on runs of spaces and tabs; returns the number of fields,
- * of which the first MAX_FIELDS are stored. */
-static int split(const char *line, size_t len, field *f) {
-    int n = 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-        if (i == len) break;
-        size_t start = i;
-        while (i < len && line[i] != ' ' && line[i] != '\t') i++;
-        if (n < MAX_FIELDS) {
-            f[n].s = line + start;
-            f[n].len = i - start;
-        }
-        n++;
-    }
-    return n;
-}
-
-/* A positive whole number in [1, hi], digits only. */
-static int parse_count(const field *f, long hi, long *out) {
-    if (f->len == 0 || f->len > 9) return 0;
-    long v = 0;
-    for (size_t i = 0; i < f->len; i++) {
-        if (f->s[i] < '0' || f->s[i] > '9') return 0;
-        v = v * 10 + (f->s[i] - '0');
-    }
-    if (v < 1 || v > hi) return 0;
-    *out = v;
-    return 1;
-}
-
-static facenet_status check_name(const builder *b, int line, const field *f, fn_error *e) {
+static facenet_status check_name(const builder *b, int line, const fn_field *f, fn_error *e) {
     if (f->len > FN_PAIRS_MAX_NAME)
         return fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: a name longer than %d bytes", b->source, line,
                        FN_PAIRS_MAX_NAME);
@@ -99,8 +64,8 @@ static facenet_status check_name(const builder *b, int line, const field *f, fn_
     return FACENET_OK;
 }
 
-static facenet_status image_number(const builder *b, int line, const field *f, long *out, fn_error *e) {
-    if (!parse_count(f, FN_PAIRS_MAX_IMAGE_NO, out))
+static facenet_status image_number(const builder *b, int line, const fn_field *f, long *out, fn_error *e) {
+    if (!fn_parse_count(f, 1, FN_PAIRS_MAX_IMAGE_NO, out))
         return fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: '%.*s' is not an image number (1 to %d)",
                        b->source, line, (int)(f->len > 40 ? 40 : f->len), f->s, FN_PAIRS_MAX_IMAGE_NO);
     return FACENET_OK;
@@ -123,7 +88,7 @@ static facenet_status grow_table(builder *b, fn_error *e) {
 }
 
 /* The index of image NAME/NAME_%04d.jpg, added if new. */
-static facenet_status image_index(builder *b, const field *name, long number, int *out, fn_error *e) {
+static facenet_status image_index(builder *b, const fn_field *name, long number, int *out, fn_error *e) {
     facenet_eval_pairs *p = b->p;
     char rel[2 * FN_PAIRS_MAX_NAME + 16];
     int rl = snprintf(rel, sizeof rel, "%.*s/%.*s_%04ld.jpg", (int)name->len, name->s, (int)name->len,
@@ -165,7 +130,7 @@ static facenet_status image_index(builder *b, const field *name, long number, in
 }
 
 /* One pair line. keep: store it (within the limit) or only check it. */
-static facenet_status pair_line(builder *b, int line, const field *f, int nf, int want_same, int fold,
+static facenet_status pair_line(builder *b, int line, const fn_field *f, int nf, int want_same, int fold,
                                 int keep, fn_error *e) {
     if (nf != 3 && nf != 4)
         return fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: expected 3 or 4 fields, found %d", b->source, line,
@@ -178,7 +143,7 @@ static facenet_status pair_line(builder *b, int line, const field *f, int nf, in
                        want_same ? "NAME N1 N2" : "NAME1 N1 NAME2 N2", where, nf);
     }
     long n1 = 0, n2 = 0;
-    const field *name2 = nf == 3 ? &f[0] : &f[2];
+    const fn_field *name2 = nf == 3 ? &f[0] : &f[2];
     if (check_name(b, line, &f[0], e) || image_number(b, line, &f[1], &n1, e) ||
         check_name(b, line, name2, e) || image_number(b, line, &f[nf - 1], &n2, e))
         return e->status;
@@ -207,19 +172,19 @@ static facenet_status pair_line(builder *b, int line, const field *f, int nf, in
     return FACENET_OK;
 }
 
-static facenet_status header_line(builder *b, const field *f, int nf, fn_error *e) {
+static facenet_status header_line(builder *b, const fn_field *f, int nf, fn_error *e) {
     facenet_eval_pairs *p = b->p;
     long a = 0, c = 0;
     if (nf == 2) {
-        if (!parse_count(&f[0], FACENET_EVAL_MAX_FOLDS, &a))
+        if (!fn_parse_count(&f[0], 1, FACENET_EVAL_MAX_FOLDS, &a))
             return fn_fail(e, FACENET_ERR_FORMAT, "%s line 1: the number of folds must be 1 to %d", b->source,
                            FACENET_EVAL_MAX_FOLDS);
-        if (!parse_count(&f[1], FN_PAIRS_MAX_PER_FOLD, &c))
+        if (!fn_parse_count(&f[1], 1, FN_PAIRS_MAX_PER_FOLD, &c))
             return fn_fail(e, FACENET_ERR_FORMAT, "%s line 1: the pairs per fold must be 1 to %d", b->source,
                            FN_PAIRS_MAX_PER_FOLD);
         p->view = 2;
     } else if (nf == 1) {
-        if (!parse_count(&f[0], FN_PAIRS_MAX_PER_FOLD, &c))
+        if (!fn_parse_count(&f[0], 1, FN_PAIRS_MAX_PER_FOLD, &c))
             return fn_fail(e, FACENET_ERR_FORMAT, "%s line 1: the number of pairs must be 1 to %d", b->source,
                            FN_PAIRS_MAX_PER_FOLD);
         a = 1;
@@ -285,8 +250,8 @@ facenet_status fn_pairs_parse(const char *source, const char *text, size_t len, 
             fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: a NUL byte; this is not a text file", source, line);
             goto fail;
         }
-        field f[MAX_FIELDS];
-        int nf = split(s, ll, f);
+        fn_field f[MAX_FIELDS];
+        int nf = fn_split_fields(s, ll, f, MAX_FIELDS);
         if (line == 1) {
             if (header_line(&b, f, nf, e) != FACENET_OK) goto fail;
             expected = (long)b.p->n_folds * 2 * b.p->per_fold;
@@ -334,36 +299,14 @@ facenet_status fn_pairs_load(const char *path, const char *image_dir, int limit,
     fn_error_clear(e);
     if (!path || !out) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_pairs_load: bad arguments");
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return fn_fail(e, FACENET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    /* Read at most one byte past the cap, to tell "too large" without
-     * trusting a size from stat (pipes have none). */
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    facenet_status st =
-        buf ? FACENET_OK : fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory reading %s", path);
-    while (st == FACENET_OK) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) {
-            if (ferror(f)) st = fn_fail(e, FACENET_ERR_IO, "%s: read error", path);
-            break;
-        }
-        if (cap >= FN_PAIRS_MAX_FILE) {
-            st = fn_fail(e, FACENET_ERR_TOO_LARGE, "%s: %u bytes or more; too large for a pairs file", path,
-                         FN_PAIRS_MAX_FILE);
-            break;
-        }
-        char *nb = realloc(buf, cap * 2);
-        if (!nb) {
-            st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory reading %s", path);
-            break;
-        }
-        buf = nb;
-        cap *= 2;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    facenet_status st = fn_read_file(path, FN_PAIRS_MAX_FILE, &buf, &n, e);
+    if (st != FACENET_OK) {
+        fn_error_prefix(e, "%s", path);
+        return st;
     }
-    fclose(f);
-    if (st == FACENET_OK) st = fn_pairs_parse(path, buf, n, image_dir, limit, out, e);
+    st = fn_pairs_parse(path, (const char *)buf, n, image_dir, limit, out, e);
     free(buf);
     return st;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "train/dataset.h"
+#include "util/fields.h"
 #include "util/file.h"
 
 int fn_identity_name_ok(const char *name, size_t len) {
@@ -22,38 +23,6 @@ int fn_identity_name_ok(const char *name, size_t len) {
         if (c != '.') dots = 0;
     }
     return !dots; /* "." and ".." step out of the dataset */
-}
-
-typedef struct field {
-    const char *s;
-    size_t len;
-} field;
-
-/* Split on runs of spaces and tabs; stores up to 3 fields, counts them all. */
-static int split(const char *line, size_t len, field *f) {
-    int n = 0;
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
-        if (i == len) break;
-        const size_t start = i;
-        while (i < len && line[i] != ' ' && line[i] != '\t') i++;
-        if (n < 3) f[n] = (field){line + start, i - start};
-        n++;
-    }
-    return n;
-}
-
-static int parse_count(const field *f, long lo, long hi, long *out) {
-    if (f->len == 0 || f->len > 9) return 0;
-    long v = 0;
-    for (size_t i = 0; i < f->len; i++) {
-        if (f->s[i] < '0' || f->s[i] > '9') return 0;
-        v = v * 10 + (f->s[i] - '0');
-    }
-    if (v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
 }
 
 typedef struct reader {
@@ -93,9 +62,9 @@ static facenet_status count_line(reader *r, const char *what, long lo, long hi, 
     facenet_status st;
     if (!next_line(r, &s, &n, e, &st))
         return st ? st : fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: ends before %s", r->source, r->line + 1, what);
-    field f[3];
-    const int nf = split(s, n, f);
-    if (nf != 1 || !parse_count(&f[0], lo, hi, out))
+    fn_field f[3];
+    const int nf = fn_split_fields(s, n, f, 3);
+    if (nf != 1 || !fn_parse_count(&f[0], lo, hi, out))
         return fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: expected %s (a number from %ld to %ld), found '%.*s'",
                        r->source, r->line, what, lo, hi, (int)(n > 60 ? 60 : n), s);
     return FACENET_OK;
@@ -109,8 +78,8 @@ static facenet_status entry_line(reader *r, fn_people *p, int *cap, fn_error *e)
         return st ? st
                   : fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: ends after %d of the people its header promised",
                             r->source, r->line + 1, p->n);
-    field f[3];
-    const int nf = split(s, n, f);
+    fn_field f[3];
+    const int nf = fn_split_fields(s, n, f, 3);
     long count = 0;
     if (nf != 2)
         return fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: expected NAME COUNT, found %d fields", r->source,
@@ -119,7 +88,7 @@ static facenet_status entry_line(reader *r, fn_people *p, int *cap, fn_error *e)
         return fn_fail(e, FACENET_ERR_FORMAT,
                        "%s line %d: '%.*s' is not a folder name (printable, no '/', at most %d bytes)", r->source,
                        r->line, (int)(f[0].len > 60 ? 60 : f[0].len), f[0].s, FN_PEOPLE_MAX_NAME);
-    if (!parse_count(&f[1], 1, FN_PEOPLE_MAX_COUNT, &count))
+    if (!fn_parse_count(&f[1], 1, FN_PEOPLE_MAX_COUNT, &count))
         return fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: '%.*s' is not an image count (1 to %d)", r->source,
                        r->line, (int)(f[1].len > 20 ? 20 : f[1].len), f[1].s, FN_PEOPLE_MAX_COUNT);
     if (p->n == *cap) {
@@ -158,9 +127,9 @@ facenet_status fn_people_parse(const char *source, const char *text, size_t len,
         const char *s;
         size_t n;
         reader peek = r;
-        field f[3];
+        fn_field f[3];
         facenet_status pst;
-        if (next_line(&peek, &s, &n, e, &pst) && split(s, n, f) == 1) sets = 1;
+        if (next_line(&peek, &s, &n, e, &pst) && fn_split_fields(s, n, f, 3) == 1) sets = 1;
     }
     if (st == FACENET_OK && sets) {
         if (first > 100) {
@@ -187,8 +156,8 @@ facenet_status fn_people_parse(const char *source, const char *text, size_t len,
         size_t n;
         facenet_status lst;
         while (next_line(&r, &s, &n, e, &lst)) {
-            field f[3];
-            if (split(s, n, f) != 0) {
+            fn_field f[3];
+            if (fn_split_fields(s, n, f, 3) != 0) {
                 st = fn_fail(e, FACENET_ERR_FORMAT, "%s line %d: more lines than the header promised (%d people)",
                              source, r.line, p->n);
                 break;
