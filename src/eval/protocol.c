@@ -36,6 +36,16 @@ static int group_end(const fn_scored *s, int n, int i) {
     return j;
 }
 
+/* Add the matched and mismatched pairs of s[i..j) to *same and *diff. */
+static void count_group(const fn_scored *s, int i, int j, int *same, int *diff) {
+    for (int k = i; k < j; k++) {
+        if (s[k].same)
+            (*same)++;
+        else
+            (*diff)++;
+    }
+}
+
 double fn_best_threshold(const fn_scored *s, int n, int *correct) {
     if (n <= 0) {
         if (correct) *correct = 0;
@@ -48,12 +58,7 @@ double fn_best_threshold(const fn_scored *s, int n, int *correct) {
     double best_t = s[0].d;
     for (int i = 0; i < n;) {
         int j = group_end(s, n, i);
-        for (int k = i; k < j; k++) {
-            if (s[k].same)
-                tp++;
-            else
-                fp++;
-        }
+        count_group(s, i, j, &tp, &fp);
         const int c = tp + (n_diff - fp);
         if (c > best) { /* strictly better: ties keep the smaller threshold */
             best = c;
@@ -111,12 +116,7 @@ double fn_auc(const fn_scored *s, int n) {
     int diff_seen = 0;
     for (int i = 0; i < n;) {
         int j = group_end(s, n, i), gs = 0, gd = 0;
-        for (int k = i; k < j; k++) {
-            if (s[k].same)
-                gs++;
-            else
-                gd++;
-        }
+        count_group(s, i, j, &gs, &gd);
         diff_seen += gd;
         wins += (double)gs * (double)(n_diff - diff_seen) + 0.5 * (double)gs * (double)gd;
         i = j;
@@ -137,12 +137,7 @@ void fn_eer(const fn_scored *s, int n, double *eer, double *threshold) {
     int tp = 0, fp = 0;
     for (int i = 0; i < n;) {
         int j = group_end(s, n, i);
-        for (int k = i; k < j; k++) {
-            if (s[k].same)
-                tp++;
-            else
-                fp++;
-        }
+        count_group(s, i, j, &tp, &fp);
         const double fpr1 = (double)fp / n_diff, tpr1 = (double)tp / n_same, d1 = s[i].d;
         const double g1 = 1.0 - tpr1 - fpr1;
         if (g1 <= 0) {
@@ -368,12 +363,7 @@ facenet_status facenet_eval_roc(facenet_ctx *ctx, const float *dist, const int *
     int tp = 0, fp = 0, m = 0;
     for (int i = 0; i < n;) {
         int j = group_end(s, n, i);
-        for (int k = i; k < j; k++) {
-            if (s[k].same)
-                tp++;
-            else
-                fp++;
-        }
+        count_group(s, i, j, &tp, &fp);
         if (m < cap) {
             fpr[m] = n_diff ? (double)fp / n_diff : 0.0;
             tpr[m] = n_same ? (double)tp / n_same : 0.0;

@@ -40,31 +40,27 @@ static void chunk_range(const bn_job *j, int chunk, size_t *r0, size_t *r1) {
     if (*r0 > j->rows) *r0 = j->rows;
 }
 
-/* part[chunk] = (sum x, sum x^2) per channel. */
-static void stats_chunks(void *vp, int begin, int end) {
-    const bn_job *j = vp;
+/* One row's terms, added to f1 and f2: (x, x^2) for the statistics; for
+ * the gradient (dy, dy * xhat), dy masked by the ReLU. */
+static void row_terms(const bn_job *j, size_t q, float *f1, float *f2) {
     const int c = j->c;
-    float f1[MAXC], f2[MAXC];
-    for (int k = begin; k < end; k++) {
-        double *s1 = j->part + (size_t)k * 2 * c, *s2 = s1 + c;
-        memset(s1, 0, sizeof(double) * 2 * (size_t)c);
-        size_t r0, r1;
-        chunk_range(j, k, &r0, &r1);
-        for (size_t r = r0; r < r1; r += ROWS) {
-            const size_t re = r + ROWS < r1 ? r + ROWS : r1;
-            memset(f1, 0, sizeof(float) * (size_t)c);
-            memset(f2, 0, sizeof(float) * (size_t)c);
-            for (size_t q = r; q < re; q++) {
-                const float *p = j->x->data + q * (size_t)c;
-                for (int i = 0; i < c; i++) f1[i] += p[i], f2[i] += p[i] * p[i];
-            }
-            for (int i = 0; i < c; i++) s1[i] += f1[i], s2[i] += f2[i];
-        }
+    const float *p = j->x->data + q * (size_t)c;
+    if (!j->dy) {
+        for (int i = 0; i < c; i++) f1[i] += p[i], f2[i] += p[i] * p[i];
+        return;
+    }
+    const float *g = j->dy->data + q * (size_t)c;
+    const float *m = j->mask ? j->mask + q * (size_t)c : NULL;
+    for (int i = 0; i < c; i++) {
+        const float gv = !m || m[i] > 0.0f ? g[i] : 0.0f;
+        f1[i] += gv;
+        f2[i] += gv * ((p[i] - j->mean[i]) * j->invstd[i]);
     }
 }
 
-/* part[chunk] = (sum dy, sum dy * xhat) per channel, dy masked by the ReLU. */
-static void grad_chunks(void *vp, int begin, int end) {
+/* part[chunk] = the sums of row_terms per channel: the statistics when
+ * j->dy is NULL, else the gradient's. */
+static void sum_chunks(void *vp, int begin, int end) {
     const bn_job *j = vp;
     const int c = j->c;
     float f1[MAXC], f2[MAXC];
@@ -77,15 +73,7 @@ static void grad_chunks(void *vp, int begin, int end) {
             const size_t re = r + ROWS < r1 ? r + ROWS : r1;
             memset(f1, 0, sizeof(float) * (size_t)c);
             memset(f2, 0, sizeof(float) * (size_t)c);
-            for (size_t q = r; q < re; q++) {
-                const float *p = j->x->data + q * (size_t)c, *g = j->dy->data + q * (size_t)c;
-                const float *m = j->mask ? j->mask + q * (size_t)c : NULL;
-                for (int i = 0; i < c; i++) {
-                    const float gv = !m || m[i] > 0.0f ? g[i] : 0.0f;
-                    f1[i] += gv;
-                    f2[i] += gv * ((p[i] - j->mean[i]) * j->invstd[i]);
-                }
-            }
+            for (size_t q = r; q < re; q++) row_terms(j, q, f1, f2);
             for (int i = 0; i < c; i++) s1[i] += f1[i], s2[i] += f2[i];
         }
     }
@@ -163,7 +151,7 @@ int fn_batchnorm_train(const fn_exec *ex, const fn_tensor *x, const float *gamma
     if (x->c > MAXC || (act != FN_ACT_NONE && act != FN_ACT_RELU) || job_init(&j, x, 2, &mem, &k)) return -1;
     j.relu = act == FN_ACT_RELU;
     const int c = x->c;
-    fn_parallel_for(ex, CHUNKS, 1, stats_chunks, &j);
+    fn_parallel_for(ex, CHUNKS, 1, sum_chunks, &j);
     double *tot = mem + (size_t)CHUNKS * 2 * c;
     reduce(&j, tot);
     const double m = (double)j.rows;
@@ -228,7 +216,7 @@ int fn_batchnorm_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor
     j.dy = dy;
     j.mean = save_mean;
     j.invstd = save_invstd;
-    fn_parallel_for(ex, CHUNKS, 1, grad_chunks, &j);
+    fn_parallel_for(ex, CHUNKS, 1, sum_chunks, &j);
     double *tot = mem + (size_t)CHUNKS * 2 * c;
     reduce(&j, tot);
     const double m = (double)j.rows;
