@@ -38,6 +38,9 @@ int fn_exec_init(fn_exec *ex, const fn_backend *backend, fn_pool *pool, fn_arena
     ex->pool = pool;
     ex->arena = arena;
     ex->backend_state = NULL;
+    ex->int8 = 0;
+    ex->observe = NULL;
+    ex->observe_user = NULL;
     if (backend && backend->state_create) {
         ex->backend_state = backend->state_create();
         if (!ex->backend_state) return -1;

@@ -52,16 +52,35 @@ typedef struct fn_conv_desc {
     float alpha;        /* leaky ReLU slope */
 } fn_conv_desc;
 
+/* A conv's epilogue folded into its weights and bias, as fast kernels and
+ * int8 run it: w' = w * scale[co], b' = bias * scale + shift, so that
+ * y = act(conv'(x) + b'). i indexes d->weights, whose fastest-varying
+ * index is the output channel in both layouts. */
+static inline float fn_conv_folded_weight(const fn_conv_desc *d, size_t i) {
+    return d->weights[i] * (d->scale ? d->scale[i % (size_t)d->cout] : 1.0f);
+}
+static inline float fn_conv_folded_bias(const fn_conv_desc *d, int co) {
+    return (d->bias ? d->bias[co] : 0.0f) * (d->scale ? d->scale[co] : 1.0f) + (d->shift ? d->shift[co] : 0.0f);
+}
+
 /* What an op runs with: the backend, the worker threads, scratch memory and
  * the backend's own state (its caches of prepared kernels; NULL for the
  * reference). Set up with fn_exec_init, released with fn_exec_release. */
 typedef struct fn_backend fn_backend;
 typedef struct fn_graph fn_graph;
+/* Sees value v of graph g (n items) during an op-by-op run (graph.h). */
+typedef void (*fn_graph_observer)(void *user, const fn_graph *g, int v, const fn_tensor *t);
 typedef struct fn_exec {
     const fn_backend *backend;
     fn_pool *pool;
     fn_arena *arena;
     void *backend_state;
+    /* Networks with an int8 version of their graph run it (graph.h); set
+     * by the session from the context's precision. */
+    int int8;
+    /* Calibration: graphs run op by op and show every value (graph.h). */
+    fn_graph_observer observe;
+    void *observe_user;
 } fn_exec;
 
 /* A backend: every slot may be NULL, which means "use the reference". The

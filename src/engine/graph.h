@@ -34,9 +34,33 @@
  *   fn_graph_output(g, class_head);
  *   fn_tensor ys[2] = {...};
  *   fn_graph_run(ex, g, &x, ys);
+ *
+ * int8. A network may name values (fn_graph_name): those are the ones that
+ * calibration measures and that an int8 version of the graph stores as
+ * 8-bit integers. fn_graph_quantize turns a graph into that version, given
+ * each named value's range (the largest magnitude to represent, from
+ * calibration on real inputs):
+ *   - a quantized value holds q with real value q * scale: u8 (scale =
+ *     range / 255) when it cannot be negative (a ReLU's output, a pool of
+ *     such a value), s8 (range / 127) otherwise; a pool's output always has
+ *     its input's type and scale, since pooling cannot rescale;
+ *   - a convolution whose input is quantized multiplies s8 weights with one
+ *     scale per output channel (max |w| / 127, after the epilogue's scale is
+ *     folded in), accumulates exactly and rounds only where its output (or
+ *     the add fused after it) is stored: so a residual add sees the
+ *     convolution's unrounded sum;
+ *   - everything else (adds of f32 values, the global mean, the dense
+ *     layer) is f32 on dequantized inputs.
+ * The op-by-op run is the reference of that arithmetic: it convolves the
+ * dequantized weights in float and rounds every quantized value to its
+ * grid (round to nearest even, saturating), which is what an int8 backend
+ * computes with integers, up to the rounding of float sums (tests compare
+ * the two, test_backend.c).
  */
 #ifndef FN_GRAPH_H
 #define FN_GRAPH_H
+
+#include <stdint.h>
 
 #include "engine/engine.h"
 
@@ -61,6 +85,22 @@ typedef struct fn_graph_op {
     const float *weights, *bias; /* DENSE: [in][out] and [out] or NULL */
 } fn_graph_op;
 
+/* A quantized value (scale 0: float32). */
+typedef struct fn_graph_qvalue {
+    float scale;   /* real value = stored integer * scale */
+    int is_signed; /* s8; else u8 */
+} fn_graph_qvalue;
+
+/* An int8 convolution: its weights quantized, and the same layer with
+ * those weights dequantized for the op-by-op run. */
+typedef struct fn_graph_qconv {
+    int8_t *w;         /* the conv's layout, [kh][kw][cin][cout] (depthwise: [kh][kw][c]) */
+    float *w_scale;    /* [cout]: real weight = w * w_scale */
+    float *bias;       /* [cout]: bias * scale + shift, float */
+    float *deq;        /* w * w_scale, the same layout */
+    fn_conv_desc desc; /* the op's conv on deq and bias, no scale or shift */
+} fn_graph_qconv;
+
 struct fn_graph {
     int h, w, c; /* the input's shape per batch item */
     int n_ops, cap;
@@ -68,6 +108,10 @@ struct fn_graph {
     int bad; /* a build call failed */
     int *outputs; /* named outputs (value ids); none named: the last value */
     int n_outputs, cap_outputs;
+    char **names;      /* per value (cap + 1 entries), or NULL: fn_graph_name */
+    int cap_names;
+    fn_graph_qvalue *q; /* per value, NULL: a float32 graph (fn_graph_quantize) */
+    fn_graph_qconv **qconv; /* per op: an int8 convolution, or NULL */
 };
 
 /* NULL if out of memory. */
@@ -90,6 +134,20 @@ int fn_graph_output(fn_graph *g, int v);
 int fn_graph_n_outputs(const fn_graph *g);
 int fn_graph_output_value(const fn_graph *g, int k);
 
+/* Name value v (for calibration and int8; the name is copied). 0, or -1
+ * if v is not a value or out of memory. */
+int fn_graph_name(fn_graph *g, int v, const char *name);
+/* Value v's name, or NULL. */
+const char *fn_graph_value_name(const fn_graph *g, int v);
+/* Make g its int8 version (see the top): range[v] (for every value, 0 to
+ * n_ops) is the magnitude named value v must represent; unnamed values and
+ * ranges <= 0 stay float32, except pools, which follow their input. 0, or
+ * -1 if out of memory, already quantized, or a range is not finite. */
+int fn_graph_quantize(fn_graph *g, const float *range);
+/* Round x (count floats) to the grid of q in place: x = clamp(rint(x /
+ * scale)) * scale. The reference of storing a quantized value. */
+void fn_graph_fake_quant(float *x, size_t count, const fn_graph_qvalue *q);
+
 /* The shape of value v per batch item. */
 void fn_graph_shape(const fn_graph *g, int v, int *h, int *w, int *c);
 
@@ -99,7 +157,9 @@ void fn_graph_shape(const fn_graph *g, int v, int *h, int *w, int *c);
  * ex->arena (not reset). 0, or -1 if out of memory or the shapes do not
  * fit. A backend's graph_run slot takes y the same way. */
 int fn_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
-/* The same, op by op with the fn_* ops (whatever backend ex has for them). */
+/* The same, op by op with the fn_* ops (whatever backend ex has for them).
+ * fn_graph_run takes this way when ex->observe is set: observe sees every
+ * value (the input too) as it is made, for calibration. */
 int fn_graph_run_ops(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *y);
 
 #endif

@@ -155,7 +155,7 @@ static fn_dnnl_op *conv_op(fn_dnnl_state *st, const fn_conv_desc *d, const fn_te
     if (fn_conv_shape(d, x->h, x->w, &oh, &ow) || fn_dnnl_md_nhwc(&smd, x->n, x->h, x->w, d->cin) ||
         fn_dnnl_md_nhwc(&dmd, x->n, oh, ow, d->cout) ||
         fn_dnnl_conv_pd(st, d, x->n, x->h, x->w, dnnl_convolution_direct, &smd, &dmd, 0, FN_ACT_NONE, 0.0f,
-                        &pd))
+                        NULL, &pd))
         pd = NULL;
     /* On NHWC, ours beats oneDNN's reference kernel: decline such a case. */
     if (pd && fn_dnnl_is_reference(pd)) {

@@ -25,6 +25,8 @@ typedef struct fn_dnnl_weights {
      * immutable). */
     fn_conv_desc conv;
     const float *dense_w, *dense_b;
+    const fn_graph_qconv *q; /* an int8 convolution's (conv: q's desc), */
+    float in_scale;          /* for an input of this scale */
     dnnl_memory_desc_t md;
     dnnl_memory_t w, b; /* b: NULL when the layer has no bias */
     struct fn_dnnl_weights *next;
@@ -70,19 +72,32 @@ int fn_dnnl_md_nhwc(dnnl_memory_desc_t *md, int n, int h, int w, int c);
 int fn_dnnl_md_rows(dnnl_memory_desc_t *md, int n, int c);
 /* Activations {n, c, h, w} in the layout of a format tag (nChw16c...). */
 int fn_dnnl_md_tag(dnnl_memory_desc_t *md, int n, int h, int w, int c, dnnl_format_tag_t tag);
+/* The same with a data type (f32, u8, s8). */
+int fn_dnnl_md_tag_dt(dnnl_memory_desc_t *md, int n, int h, int w, int c, dnnl_format_tag_t tag,
+                      dnnl_data_type_t dt);
 
 /* Attributes with a user-managed scratchpad and these post-ops (NULL: none). */
 dnnl_primitive_attr_t fn_dnnl_attr(const_dnnl_post_ops_t po);
 /* Append an activation as an eltwise post-op (nothing for FN_ACT_NONE). */
 int fn_dnnl_append_act(dnnl_post_ops_t po, fn_act act, float alpha);
 
+/* The int8 part of a convolution (graph.c): per output channel, the
+ * factor from the s32 accumulator to dst's stored units, and the factor on
+ * what dst held before for the sum post-op. */
+typedef struct fn_dnnl_conv_q {
+    const float *oscale; /* [cout] */
+    float sum_scale;
+} fn_dnnl_conv_q;
+
 /* Convolution forward primitive descriptor for d on an n x h x w input,
  * alg dnnl_convolution_direct or _winograd. src_md / dst_md: the layouts to
  * use, or NULL to let oneDNN choose. Post-ops: d's activation, then (sum)
- * an accumulation into dst, then act2. */
+ * an accumulation into dst, then act2. q: NULL for float32; otherwise an
+ * int8 convolution (src_md and dst_md given, with their data types; s8
+ * weights, float bias in accumulator units). */
 int fn_dnnl_conv_pd(fn_dnnl_state *st, const fn_conv_desc *d, int n, int h, int w, dnnl_alg_kind_t alg,
                     const dnnl_memory_desc_t *src_md, const dnnl_memory_desc_t *dst_md, int sum, fn_act act2,
-                    float alpha2, dnnl_primitive_desc_t *pd);
+                    float alpha2, const fn_dnnl_conv_q *q, dnnl_primitive_desc_t *pd);
 /* Inner product forward for x of src_md (2-D {n, in} or 4-D {n, c, h, w}
  * whose NHWC order matches w's rows) to out features. */
 int fn_dnnl_dense_pd(fn_dnnl_state *st, const dnnl_memory_desc_t *src_md, int out, int has_bias,
@@ -91,6 +106,11 @@ int fn_dnnl_dense_pd(fn_dnnl_state *st, const dnnl_memory_desc_t *src_md, int ou
 /* The reordered weights pd asks for, made on first use. */
 fn_dnnl_weights *fn_dnnl_conv_weights(fn_dnnl_state *st, const fn_conv_desc *d,
                                       const_dnnl_primitive_desc_t pd);
+/* The same for an int8 convolution of the graph: q's s8 weights, and its
+ * bias divided by in_scale * w_scale (oneDNN 2's int8 bias is added to the
+ * accumulator, before the output scales). */
+fn_dnnl_weights *fn_dnnl_qconv_weights(fn_dnnl_state *st, const fn_graph_qconv *q, float in_scale,
+                                       const_dnnl_primitive_desc_t pd);
 fn_dnnl_weights *fn_dnnl_dense_weights(fn_dnnl_state *st, const float *w, const float *bias,
                                        const_dnnl_primitive_desc_t pd);
 void fn_dnnl_weights_free_all(fn_dnnl_state *st);

@@ -28,6 +28,18 @@
  *   - pools and the global mean are oneDNN pooling, the dense layer an inner
  *     product writing straight into the caller's output.
  *
+ * int8 (graph.h): a quantized value is u8 or s8 NHWC - oneDNN 2.6 has int8
+ * kernels (brgemm, VNNI) for NHWC only and falls back to its reference
+ * loops on blocked layouts - and carries its scale. A convolution on such a
+ * value runs on s8 weights with per-channel output scales (input scale x
+ * weight scale / output scale) that take the s32 sum straight to the
+ * output's units; a fused residual add is a sum post-op scaled by shortcut
+ * scale / output scale, so the shortcut is never rescaled on its own. A
+ * float32 result of a value the graph quantizes (the network's input) is
+ * rounded to its grid by a reorder with a scale; a consumer that wants
+ * float32 (the global mean, the dense layer, unfused adds) gets one the same
+ * way. Pools keep their input's type and scale, as the graph says.
+ *
  * Memory: every intermediate value gets a buffer; buffers whose steps do
  * not overlap share bytes (first-fit by size), and one scratchpad region
  * serves all primitives, which run one after another. The whole workspace
@@ -86,6 +98,7 @@ struct fn_dnnl_plan {
     /* the key */
     const fn_graph *g;
     fn_graph_op *ops; /* a copy, to notice a different graph at the same address */
+    fn_graph_qvalue *q; /* a copy of the graph's quantization, or NULL */
     int n_ops, n, threads;
     int outputs[MAX_KEY_OUTPUTS], n_outputs;
     int failed;
@@ -103,6 +116,7 @@ struct fn_dnnl_plan {
 typedef struct value {
     dnnl_memory_desc_t md;
     int buf, mem;
+    float scale; /* real value = stored value * scale: 1 for float32 */
 } value;
 
 typedef struct compiler {
@@ -214,7 +228,19 @@ static int add_zero_step(compiler *c, int buf) {
     return 0;
 }
 
-/* ---- layouts */
+/* ---- layouts and data types */
+
+static fn_graph_qvalue qv(const compiler *c, int v) {
+    static const fn_graph_qvalue none = {0.0f, 0};
+    return c->g->q ? c->g->q[v] : none;
+}
+
+static dnnl_data_type_t q_type(fn_graph_qvalue q) {
+    return q.scale > 0.0f ? (q.is_signed ? dnnl_s8 : dnnl_u8) : dnnl_f32;
+}
+
+/* The scale of q's stored values: 1 for float32. */
+static float q_scale(fn_graph_qvalue q) { return q.scale > 0.0f ? q.scale : 1.0f; }
 
 static int dims_equal(const dnnl_memory_desc_t *a, const dnnl_memory_desc_t *b) {
     if (a->ndims != b->ndims) return 0;
@@ -229,7 +255,7 @@ static dnnl_format_tag_t tag_of(const dnnl_memory_desc_t *md) {
     static const dnnl_format_tag_t tags[] = {dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw};
     for (size_t i = 0; i < sizeof tags / sizeof tags[0]; i++) {
         dnnl_memory_desc_t t;
-        if (OK(dnnl_memory_desc_init_by_tag(&t, 4, md->dims, dnnl_f32, tags[i])) &&
+        if (OK(dnnl_memory_desc_init_by_tag(&t, 4, md->dims, md->data_type, tags[i])) &&
             dnnl_memory_desc_equal(&t, md))
             return tags[i];
     }
@@ -237,8 +263,11 @@ static dnnl_format_tag_t tag_of(const dnnl_memory_desc_t *md) {
 }
 
 /* Copy value v into the sub-block at the origin of buffer buf (layout
- * parent) - accumulating if sum. */
-static int place(compiler *c, const value *v, const dnnl_memory_desc_t *parent, int buf, int sum) {
+ * parent, whose stored values are in units of dst_scale) - accumulating if
+ * sum. */
+static int place(compiler *c, const value *v, const dnnl_memory_desc_t *parent, int buf, int sum,
+                 float dst_scale) {
+    const float oscale = v->scale / dst_scale;
     dnnl_memory_desc_t sub;
     dnnl_dims_t offsets = {0, 0, 0, 0};
     if (dims_equal(&v->md, parent)) {
@@ -257,6 +286,10 @@ static int place(compiler *c, const value *v, const dnnl_memory_desc_t *parent, 
     dnnl_primitive_attr_t attr = fn_dnnl_attr(po);
     if (po) dnnl_post_ops_destroy(po);
     if (!attr) return -1;
+    if (oscale != 1.0f && !OK(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &oscale))) {
+        dnnl_primitive_attr_destroy(attr);
+        return -1;
+    }
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t s =
         dnnl_reorder_primitive_desc_create(&pd, &v->md, c->st->engine, &sub, c->st->engine, attr);
@@ -268,17 +301,52 @@ static int place(compiler *c, const value *v, const dnnl_memory_desc_t *parent, 
     return add_step(c, pd, &a);
 }
 
-/* A value in layout md (in a new buffer) converted from v. */
-static int convert(compiler *c, const value *v, const dnnl_memory_desc_t *md, value *out) {
+/* A new value of layout md in its own buffer, stored in units of scale. */
+static int fresh(compiler *c, const dnnl_memory_desc_t *md, float scale, value *out) {
     out->md = *md;
+    out->scale = scale;
     if ((out->buf = new_buf(c, md)) < 0 || (out->mem = new_mem(c, md, out->buf)) < 0) return -1;
-    return place(c, v, md, out->buf, 0);
+    return 0;
 }
 
-/* A new value of layout md in its own buffer. */
-static int fresh(compiler *c, const dnnl_memory_desc_t *md, value *out) {
-    out->md = *md;
-    if ((out->buf = new_buf(c, md)) < 0 || (out->mem = new_mem(c, md, out->buf)) < 0) return -1;
+/* A value in layout md (in a new buffer, units of scale) converted from v. */
+static int convert(compiler *c, const value *v, const dnnl_memory_desc_t *md, float scale, value *out) {
+    if (fresh(c, md, scale, out)) return -1;
+    return place(c, v, md, out->buf, 0, scale);
+}
+
+/* v (4-D) as NHWC of data type dt, converted if it is not. */
+static int as_nhwc(compiler *c, const value *v, dnnl_data_type_t dt, float scale, value *out) {
+    const dnnl_dim_t *d = v->md.dims;
+    dnnl_memory_desc_t md;
+    if (v->md.ndims != 4 ||
+        fn_dnnl_md_tag_dt(&md, (int)d[0], (int)d[2], (int)d[3], (int)d[1], dnnl_nhwc, dt))
+        return -1;
+    if (dnnl_memory_desc_equal(&md, &v->md)) {
+        *out = *v;
+        return 0;
+    }
+    return convert(c, v, &md, scale, out);
+}
+
+/* v as float32 (itself if it is). */
+static int as_f32(compiler *c, const value *v, value *out) {
+    if (v->md.data_type == dnnl_f32) {
+        *out = *v;
+        return 0;
+    }
+    return as_nhwc(c, v, dnnl_f32, 1.0f, out);
+}
+
+/* Give value v the type the graph's quantization asks for: a float32
+ * result of a quantized value (the network's input) is rounded to its int8
+ * grid, in NHWC, the layout int8 convolutions take. */
+static int settle(compiler *c, int v) {
+    const fn_graph_qvalue q = qv(c, v);
+    if (q.scale <= 0.0f || c->val[v].md.data_type != dnnl_f32) return 0;
+    value out;
+    if (as_nhwc(c, &c->val[v], q_type(q), q.scale, &out)) return -1;
+    c->val[v] = out;
     return 0;
 }
 
@@ -322,47 +390,88 @@ static int conv_pd(compiler *c, const fn_conv_desc *d, int h, int w, int oh, int
         const dnnl_memory_desc_t *sp = choice < 2 && src_blocked ? &smd : NULL;
         const dnnl_memory_desc_t *dp = choice < 2 && dst_blocked ? &dmd : NULL;
         dnnl_alg_kind_t alg = choice == 0 ? dnnl_convolution_winograd : dnnl_convolution_direct;
-        if (fn_dnnl_conv_pd(c->st, d, c->n, h, w, alg, sp, dp, add != NULL, act2, alpha2, pd) != 0) continue;
+        if (fn_dnnl_conv_pd(c->st, d, c->n, h, w, alg, sp, dp, add != NULL, act2, alpha2, NULL, pd) != 0)
+            continue;
         if (choice == 2 || !fn_dnnl_is_reference(*pd)) return 0;
         dnnl_primitive_desc_destroy(*pd);
     }
     return -1;
 }
 
+/* An int8 convolution (the graph's qconv for op i) from a value of scale
+ * in_scale to one of y (the conv's, or the fused add's): NHWC both, s8
+ * weights, output scales to y's units; sum_scale on the shortcut. */
+static int qconv_pd(compiler *c, int i, float in_scale, dnnl_data_type_t in_type, fn_graph_qvalue y,
+                    const fn_graph_op *add, float sum_scale, dnnl_primitive_desc_t *pd) {
+    const fn_graph_op *op = &c->g->ops[i];
+    const fn_graph_qconv *q = c->g->qconv[i];
+    const fn_conv_desc *d = &q->desc;
+    int xh, xw, xc;
+    fn_graph_shape(c->g, op->in[0], &xh, &xw, &xc);
+    dnnl_memory_desc_t smd, dmd;
+    float *oscale = malloc(sizeof(float) * (size_t)d->cout);
+    if (!oscale) return -1;
+    for (int k = 0; k < d->cout; k++) oscale[k] = in_scale * q->w_scale[k] / q_scale(y);
+    const fn_dnnl_conv_q cq = {oscale, sum_scale};
+    int rc = fn_dnnl_md_tag_dt(&smd, c->n, xh, xw, xc, dnnl_nhwc, in_type) ||
+                     fn_dnnl_md_tag_dt(&dmd, c->n, op->h, op->w, op->c, dnnl_nhwc, q_type(y)) ||
+                     fn_dnnl_conv_pd(c->st, d, c->n, xh, xw, dnnl_convolution_direct, &smd, &dmd, add != NULL,
+                                     add ? add->act : FN_ACT_NONE, add ? add->alpha : 0.0f, &cq, pd)
+                 ? -1
+                 : 0;
+    free(oscale);
+    return rc;
+}
+
 static int compile_conv(compiler *c, int i) {
     const fn_graph *g = c->g;
     const fn_graph_op *op = &g->ops[i];
     const fn_conv_desc *d = op->conv;
+    const fn_graph_qconv *qc = g->qconv ? g->qconv[i] : NULL;
     const int o = i + 1;
     int xh, xw, xc;
     fn_graph_shape(g, op->in[0], &xh, &xw, &xc);
     /* Can the next op, an add of this conv's output and something else of
-     * this shape, become post-ops? */
+     * this shape, become post-ops? A float32 conv can only write float32,
+     * so it takes in only an add of float32 values. */
     int j = i + 1, other = -1;
     if (j < g->n_ops && g->ops[j].kind == FN_OP_ADD && c->uses[o] == 1 &&
         (g->ops[j].in[0] == o || g->ops[j].in[1] == o) && g->ops[j].in[0] != g->ops[j].in[1] &&
         g->ops[j].h == op->h && g->ops[j].w == op->w && g->ops[j].c == op->c)
         other = g->ops[j].in[0] == o ? g->ops[j].in[1] : g->ops[j].in[0];
+    if (other >= 0 && !qc && (qv(c, j + 1).scale > 0.0f || c->val[other].md.data_type != dnnl_f32)) other = -1;
     const fn_graph_op *add = other >= 0 ? &g->ops[j] : NULL;
+    const fn_graph_qvalue y = qv(c, add ? j + 1 : o);
+    const float ys = q_scale(y);
+    /* The shortcut keeps its own units in the destination when it has the
+     * destination's type (the sum post-op rescales it, exactly); otherwise
+     * it is converted to the destination's units when placed there. */
+    const int keep = add && c->val[other].md.data_type == q_type(y);
+    const float other_units = keep ? c->val[other].scale : ys;
     dnnl_primitive_desc_t pd = NULL;
-    if (conv_pd(c, d, xh, xw, op->h, op->w, add, &pd)) return -1;
+    if (qc ? qconv_pd(c, i, c->val[op->in[0]].scale, c->val[op->in[0]].md.data_type, y, add, other_units / ys,
+                      &pd)
+           : conv_pd(c, d, xh, xw, op->h, op->w, add, &pd))
+        return -1;
     const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    fn_dnnl_weights *w = fn_dnnl_conv_weights(c->st, d, pd);
+    fn_dnnl_weights *w =
+        qc ? fn_dnnl_qconv_weights(c->st, qc, c->val[op->in[0]].scale, pd) : fn_dnnl_conv_weights(c->st, d, pd);
     value src = c->val[op->in[0]], out;
     if (!want || !dmd || !w ||
-        (!dnnl_memory_desc_equal(want, &src.md) && convert(c, &c->val[op->in[0]], want, &src)))
+        (!dnnl_memory_desc_equal(want, &src.md) && convert(c, &c->val[op->in[0]], want, src.scale, &src)))
         goto fail;
     if (add && other != op->in[0] && reusable(c, other, j, dmd)) {
         out = c->val[other]; /* accumulate in place over the shortcut */
     } else {
-        if (fresh(c, dmd, &out)) goto fail;
+        if (fresh(c, dmd, ys, &out)) goto fail;
         if (add) {
             if (c->val[other].md.ndims != 4) goto fail;
             if (!covers(&c->val[other], dmd) && add_zero_step(c, out.buf)) goto fail;
-            if (place(c, &c->val[other], dmd, out.buf, 0)) goto fail;
+            if (place(c, &c->val[other], dmd, out.buf, 0, other_units)) goto fail;
         }
     }
+    out.scale = ys;
     step_args a = {0};
     arg_mem(c, &a, DNNL_ARG_SRC, src.mem);
     arg_fixed(&a, DNNL_ARG_WEIGHTS, w->w);
@@ -385,7 +494,14 @@ fail:
  * plane. */
 static int compile_pool(compiler *c, int i) {
     const fn_graph_op *op = &c->g->ops[i];
+    value xf;
     const value *x = &c->val[op->in[0]];
+    /* Pools keep int8 (max and 2x2 average on the grid, as the graph says);
+     * the global mean is taken in float32. */
+    if (op->kind == FN_OP_GLOBAL_MEAN) {
+        if (as_f32(c, x, &xf)) return -1;
+        x = &xf;
+    }
     int h, w, ch, oh, ow;
     fn_graph_shape(c->g, op->in[0], &h, &w, &ch);
     dnnl_dims_t strides, kernel, pl, pr;
@@ -408,7 +524,7 @@ static int compile_pool(compiler *c, int i) {
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_attr_t attr = fn_dnnl_attr(NULL);
     int ok = attr && x->md.ndims == 4 &&
-             OK(dnnl_memory_desc_init_by_tag(&any, 4, ddims, dnnl_f32, dnnl_format_tag_any)) &&
+             OK(dnnl_memory_desc_init_by_tag(&any, 4, ddims, x->md.data_type, dnnl_format_tag_any)) &&
              OK(dnnl_pooling_forward_desc_init(&pdsc, dnnl_forward_inference, alg, &x->md, &any, strides,
                                                kernel, pl, pr)) &&
              OK(dnnl_primitive_desc_create(&pd, &pdsc, attr, c->st->engine, NULL));
@@ -416,7 +532,7 @@ static int compile_pool(compiler *c, int i) {
     if (!ok) return -1;
     value out;
     const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    if (!dmd || fresh(c, dmd, &out)) {
+    if (!dmd || fresh(c, dmd, x->scale, &out)) {
         dnnl_primitive_desc_destroy(pd);
         return -1;
     }
@@ -472,36 +588,46 @@ static int compile_add(compiler *c, int j) {
     if (a->md.ndims != 4 || b->md.ndims != 4) return -1;
     dnnl_dims_t dims = {c->n, op->c, op->h, op->w};
     dnnl_memory_desc_t ymd;
+    /* The sum is made in float32 whatever the output's type: placed one
+     * after the other into an int8 buffer, a negative first input would
+     * saturate at 0 before the second is added. An int8 output is rounded
+     * once, after (settle). With int8 inputs, they are placed with their
+     * scales (below), never added by the binary primitive. */
+    const float ys = 1.0f;
+    const int quant = qv(c, j + 1).scale > 0.0f || a->md.data_type != dnnl_f32 || b->md.data_type != dnnl_f32;
     /* Keep the layout of whichever input already has the output's shape. */
     const value *like = dims_equal(&a->md, &b->md) || a->md.dims[1] >= b->md.dims[1] ? a : b;
     if (!OK(dnnl_memory_desc_init_by_tag(&ymd, 4, dims, dnnl_f32, tag_of(&like->md)))) return -1;
-    /* Write over an input that dies here and already is the output's shape
-     * and layout, if there is one; else start from a zeroed buffer. */
+    /* Write over an input that dies here and already is the output's shape,
+     * layout and units, if there is one; else start from a zeroed buffer. */
     int ia = op->in[0], ib = op->in[1];
-    if (ia != ib && !reusable(c, ia, j, &ymd) && reusable(c, ib, j, &ymd)) ia = op->in[1], ib = op->in[0];
+    const int ra = reusable(c, ia, j, &ymd) && c->val[ia].scale == ys,
+              rb = reusable(c, ib, j, &ymd) && c->val[ib].scale == ys;
+    if (ia != ib && !ra && rb) ia = op->in[1], ib = op->in[0];
+    const int reuse = ia != ib && (ra || rb);
     a = &c->val[ia];
     b = &c->val[ib];
     value out;
-    if (dnnl_memory_desc_equal(&a->md, &ymd) && dnnl_memory_desc_equal(&b->md, &ymd)) {
+    if (!quant && dnnl_memory_desc_equal(&a->md, &ymd) && dnnl_memory_desc_equal(&b->md, &ymd)) {
         /* Both already are the output's shape and layout: one binary add
          * with the activation as a post-op. */
-        if (ia != ib && reusable(c, ia, j, &ymd)) {
+        if (reuse) {
             out = *a;
-        } else if (fresh(c, &ymd, &out)) {
+        } else if (fresh(c, &ymd, 1.0f, &out)) {
             return -1;
         }
         if (binary_add(c, a, b, &out, op->act, op->alpha)) return -1;
         c->val[j + 1] = out;
         return 0;
     }
-    if (ia != ib && reusable(c, ia, j, &ymd)) {
+    if (reuse) {
         out = *a;
     } else {
-        if (fresh(c, &ymd, &out)) return -1;
+        if (fresh(c, &ymd, ys, &out)) return -1;
         if (!covers(a, &ymd) && add_zero_step(c, out.buf)) return -1;
-        if (place(c, a, &ymd, out.buf, 0)) return -1;
+        if (place(c, a, &ymd, out.buf, 0, ys)) return -1;
     }
-    if (place(c, b, &ymd, out.buf, 1)) return -1;
+    if (place(c, b, &ymd, out.buf, 1, ys)) return -1;
     if (op->act != FN_ACT_NONE && eltwise_in_place(c, &out, op->act, op->alpha)) return -1;
     c->val[j + 1] = out;
     return 0;
@@ -509,7 +635,9 @@ static int compile_add(compiler *c, int j) {
 
 static int compile_dense(compiler *c, int i) {
     const fn_graph_op *op = &c->g->ops[i];
-    const value *x = &c->val[op->in[0]];
+    value xf;
+    if (as_f32(c, &c->val[op->in[0]], &xf)) return -1;
+    const value *x = &xf;
     /* An output is written straight into the caller's rows. */
     const int k = c->out_of[i + 1], last = k >= 0;
     const dnnl_memory_desc_t *user_out = last ? &c->out_md[k] : NULL;
@@ -522,8 +650,9 @@ static int compile_dense(compiler *c, int i) {
         out.md = *user_out;
         out.buf = BUF_OUT - k;
         out.mem = c->out_mem[k];
+        out.scale = 1.0f;
     }
-    if (!w || !dmd || (!last && fresh(c, dmd, &out))) {
+    if (!w || !dmd || (!last && fresh(c, dmd, 1.0f, &out))) {
         dnnl_primitive_desc_destroy(pd);
         return -1;
     }
@@ -593,6 +722,7 @@ static void plan_free(fn_dnnl_plan *p) {
     free(p->mems);
     free(p->bufs);
     free(p->ops);
+    free(p->q);
     free(p);
 }
 
@@ -603,7 +733,7 @@ static int emit_output(compiler *c, int v) {
     const value *x = &c->val[v];
     if (k < 0 || x->buf == BUF_OUT - k) return 0;
     if (x->md.ndims != c->out_md[k].ndims) return -1;
-    return place(c, x, &c->out_md[k], BUF_OUT - k, 0);
+    return place(c, x, &c->out_md[k], BUF_OUT - k, 0, 1.0f);
 }
 
 static int compile(compiler *c) {
@@ -624,7 +754,8 @@ static int compile(compiler *c) {
     value *in = &c->val[0];
     if (fn_dnnl_md_nhwc(&in->md, c->n, g->h, g->w, g->c)) return -1;
     in->buf = BUF_IN;
-    if ((in->mem = new_mem(c, &in->md, BUF_IN)) < 0) return -1;
+    in->scale = 1.0f;
+    if ((in->mem = new_mem(c, &in->md, BUF_IN)) < 0 || settle(c, 0)) return -1;
     /* The caller's outputs: plain rows after a dense layer, NHWC otherwise. */
     for (int k = 0; k < fn_graph_n_outputs(g); k++) {
         const fn_graph_op *op = &g->ops[fn_graph_output_value(g, k) - 1];
@@ -648,7 +779,7 @@ static int compile(compiler *c) {
         }
         /* A conv that took in the add after it has no value of its own: its
          * add's value is set (and emitted) at the add. */
-        if (!(i + 1 < g->n_ops && c->fused[i + 1]) && emit_output(c, i + 1)) return -1;
+        if (!(i + 1 < g->n_ops && c->fused[i + 1]) && (settle(c, i + 1) || emit_output(c, i + 1))) return -1;
     }
     return assign_offsets(c->p);
 }
@@ -670,7 +801,8 @@ static int same_op(const fn_graph_op *a, const fn_graph_op *b) {
 
 static int plan_matches(const fn_dnnl_plan *p, const fn_graph *g, int n, int threads) {
     if (p->g != g || p->n != n || p->threads != threads || p->n_ops != g->n_ops ||
-        p->n_outputs != fn_graph_n_outputs(g))
+        p->n_outputs != fn_graph_n_outputs(g) || !p->q != !g->q ||
+        (g->q && memcmp(p->q, g->q, sizeof *g->q * (size_t)(g->n_ops + 1)) != 0))
         return 0;
     for (int k = 0; k < p->n_outputs && k < MAX_KEY_OUTPUTS; k++)
         if (p->outputs[k] != fn_graph_output_value(g, k)) return 0;
@@ -692,6 +824,7 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
     for (int k = 0; k < p->n_outputs && k < MAX_KEY_OUTPUTS; k++) p->outputs[k] = fn_graph_output_value(g, k);
     p->ops = malloc(sizeof *p->ops * (size_t)g->n_ops);
     const size_t nv = (size_t)g->n_ops + 1;
+    if (g->q && (p->q = malloc(sizeof *p->q * nv)) != NULL) memcpy(p->q, g->q, sizeof *p->q * nv);
     const size_t no = (size_t)fn_graph_n_outputs(g);
     compiler c = {st,
                   p,
@@ -706,8 +839,10 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
                   calloc(no, sizeof(int))};
     if (c.out_of)
         for (size_t v = 0; v < nv; v++) c.out_of[v] = -1;
-    if (!p->ops || !c.val || !c.uses || !c.last_use || !c.fused || !c.out_of || !c.out_md || !c.out_mem) {
+    if (!p->ops || (g->q && !p->q) || !c.val || !c.uses || !c.last_use || !c.fused || !c.out_of || !c.out_md ||
+        !c.out_mem) {
         free(p->ops);
+        free(p->q);
         free(p);
         p = NULL;
     } else {
@@ -718,6 +853,7 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
             if (f) {
                 *f = (fn_dnnl_plan){.g = g,
                                     .ops = p->ops,
+                                    .q = p->q,
                                     .n_ops = p->n_ops,
                                     .n_outputs = p->n_outputs,
                                     .n = n,
@@ -725,6 +861,7 @@ static fn_dnnl_plan *plan_new(fn_dnnl_state *st, const fn_graph *g, int n, int t
                                     .failed = 1};
                 memcpy(f->outputs, p->outputs, sizeof f->outputs);
                 p->ops = NULL;
+                p->q = NULL;
             }
             plan_free(p);
             p = f;

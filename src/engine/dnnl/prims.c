@@ -37,9 +37,14 @@ int fn_dnnl_md_nhwc(dnnl_memory_desc_t *md, int n, int h, int w, int c) {
     return OK(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, dnnl_nhwc)) ? 0 : -1;
 }
 
-int fn_dnnl_md_tag(dnnl_memory_desc_t *md, int n, int h, int w, int c, dnnl_format_tag_t tag) {
+int fn_dnnl_md_tag_dt(dnnl_memory_desc_t *md, int n, int h, int w, int c, dnnl_format_tag_t tag,
+                      dnnl_data_type_t dt) {
     dnnl_dims_t dims = {n, c, h, w};
-    return OK(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag)) ? 0 : -1;
+    return OK(dnnl_memory_desc_init_by_tag(md, 4, dims, dt, tag)) ? 0 : -1;
+}
+
+int fn_dnnl_md_tag(dnnl_memory_desc_t *md, int n, int h, int w, int c, dnnl_format_tag_t tag) {
+    return fn_dnnl_md_tag_dt(md, n, h, w, c, tag, dnnl_f32);
 }
 
 int fn_dnnl_md_rows(dnnl_memory_desc_t *md, int n, int c) {
@@ -77,7 +82,7 @@ static int has_bias(const fn_conv_desc *d) { return d->bias || d->shift; }
 
 int fn_dnnl_conv_pd(fn_dnnl_state *st, const fn_conv_desc *d, int n, int h, int w, dnnl_alg_kind_t alg,
                     const dnnl_memory_desc_t *src_md, const dnnl_memory_desc_t *dst_md, int sum, fn_act act2,
-                    float alpha2, dnnl_primitive_desc_t *pd) {
+                    float alpha2, const fn_dnnl_conv_q *q, dnnl_primitive_desc_t *pd) {
     int oh, ow;
     dnnl_dims_t strides = {d->stride, d->stride}, pl, pr;
     fn_dnnl_padding(h, d->kh, d->stride, d->padding, &oh, &pl[0], &pr[0]);
@@ -85,6 +90,8 @@ int fn_dnnl_conv_pd(fn_dnnl_state *st, const fn_conv_desc *d, int n, int h, int 
     dnnl_dims_t sdims = {n, d->cin, h, w}, ddims = {n, d->cout, oh, ow}, bdims = {d->cout};
     dnnl_dims_t wdims = {d->cout, d->cin, d->kh, d->kw}, gdims = {d->cin, 1, 1, d->kh, d->kw};
     dnnl_memory_desc_t s_any, d_any, wmd, bmd;
+    const dnnl_data_type_t wdt = q ? dnnl_s8 : dnnl_f32;
+    if (q && (!src_md || !dst_md)) return -1;
     if (!src_md) {
         if (!OK(dnnl_memory_desc_init_by_tag(&s_any, 4, sdims, dnnl_f32, dnnl_format_tag_any))) return -1;
         src_md = &s_any;
@@ -94,8 +101,8 @@ int fn_dnnl_conv_pd(fn_dnnl_state *st, const fn_conv_desc *d, int n, int h, int 
         dst_md = &d_any;
     }
     /* Depthwise is a grouped convolution with one channel per group. */
-    if (!OK(d->depthwise ? dnnl_memory_desc_init_by_tag(&wmd, 5, gdims, dnnl_f32, dnnl_format_tag_any)
-                         : dnnl_memory_desc_init_by_tag(&wmd, 4, wdims, dnnl_f32, dnnl_format_tag_any)) ||
+    if (!OK(d->depthwise ? dnnl_memory_desc_init_by_tag(&wmd, 5, gdims, wdt, dnnl_format_tag_any)
+                         : dnnl_memory_desc_init_by_tag(&wmd, 4, wdims, wdt, dnnl_format_tag_any)) ||
         !OK(dnnl_memory_desc_init_by_tag(&bmd, 1, bdims, dnnl_f32, dnnl_a)))
         return -1;
     dnnl_convolution_desc_t cd;
@@ -104,11 +111,17 @@ int fn_dnnl_conv_pd(fn_dnnl_state *st, const fn_conv_desc *d, int n, int h, int 
         return -1;
     dnnl_post_ops_t po = NULL;
     if (!OK(dnnl_post_ops_create(&po))) return -1;
-    int bad = fn_dnnl_append_act(po, d->act, d->alpha) || (sum && !OK(dnnl_post_ops_append_sum(po, 1.0f))) ||
+    int bad = fn_dnnl_append_act(po, d->act, d->alpha) ||
+              (sum && !OK(dnnl_post_ops_append_sum(po, q ? q->sum_scale : 1.0f))) ||
               fn_dnnl_append_act(po, act2, alpha2);
     dnnl_primitive_attr_t attr = bad ? NULL : fn_dnnl_attr(po);
     dnnl_post_ops_destroy(po);
     if (!attr) return -1;
+    /* Mask 1 << 1: one scale per output channel (dim 1 of {n, c, h, w}). */
+    if (q && !OK(dnnl_primitive_attr_set_output_scales(attr, d->cout, 1 << 1, q->oscale))) {
+        dnnl_primitive_attr_destroy(attr);
+        return -1;
+    }
     dnnl_status_t s = dnnl_primitive_desc_create(pd, &cd, attr, st->engine, NULL);
     dnnl_primitive_attr_destroy(attr);
     return OK(s) ? 0 : -1;
@@ -175,8 +188,9 @@ static void weights_free(fn_dnnl_weights *w) {
     free(w);
 }
 
-/* Copy src (described by user_md) into a new memory of md with a reorder. */
-static dnnl_memory_t reordered(fn_dnnl_state *st, const dnnl_memory_desc_t *user_md, const float *src,
+/* Copy src (described by user_md) into a new memory of md with a reorder
+ * (which also computes the compensation an s8 source needs). */
+static dnnl_memory_t reordered(fn_dnnl_state *st, const dnnl_memory_desc_t *user_md, const void *src,
                                const dnnl_memory_desc_t *md) {
     dnnl_memory_t user = NULL, dst = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -216,46 +230,82 @@ static dnnl_memory_t bias_memory(fn_dnnl_state *st, const float *v, int n) {
     return m;
 }
 
+/* Add w to the state's weights (made once, shared by every primitive that
+ * wants that layout) and return it. */
+static fn_dnnl_weights *weights_keep(fn_dnnl_state *st, fn_dnnl_weights *w) {
+    w->next = st->weights;
+    st->weights = w;
+    return w;
+}
+
+/* The conv's weights in TF layout as oneDNN's {o, i, h, w} (or grouped
+ * {g, 1, 1, h, w}) by strides, of data type dt. */
+static int tf_weights_md(const fn_conv_desc *d, dnnl_data_type_t dt, dnnl_memory_desc_t *umd) {
+    const int co = d->cout, ci = d->cin;
+    if (d->depthwise) {
+        dnnl_dims_t dims = {ci, 1, 1, d->kh, d->kw}, strides = {1, ci, ci, (dnnl_dim_t)d->kw * ci, ci};
+        return OK(dnnl_memory_desc_init_by_strides(umd, 5, dims, dt, strides)) ? 0 : -1;
+    }
+    dnnl_dims_t dims = {co, ci, d->kh, d->kw};
+    dnnl_dims_t strides = {1, co, (dnnl_dim_t)d->kw * ci * co, (dnnl_dim_t)ci * co};
+    return OK(dnnl_memory_desc_init_by_strides(umd, 4, dims, dt, strides)) ? 0 : -1;
+}
+
 fn_dnnl_weights *fn_dnnl_conv_weights(fn_dnnl_state *st, const fn_conv_desc *d,
                                       const_dnnl_primitive_desc_t pd) {
     const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if (!md) return NULL;
     for (fn_dnnl_weights *f = st->weights; f; f = f->next)
-        if (!f->dense_w && fn_dnnl_same_conv(&f->conv, d) && dnnl_memory_desc_equal(&f->md, md)) return f;
+        if (!f->dense_w && !f->q && fn_dnnl_same_conv(&f->conv, d) && dnnl_memory_desc_equal(&f->md, md)) return f;
     const int co = d->cout, ci = d->cin;
     const size_t per_tap = d->depthwise ? (size_t)ci : (size_t)ci * co;
     const size_t count = (size_t)d->kh * d->kw * per_tap;
     fn_dnnl_weights *w = calloc(1, sizeof *w);
     float *folded = malloc(sizeof(float) * (count + (size_t)co));
     if (!w || !folded) goto fail;
-    /* The output channel is the fastest-varying index in both TF layouts. */
-    for (size_t i = 0; i < count; i++)
-        folded[i] = d->weights[i] * (d->scale ? d->scale[i % (size_t)co] : 1.0f);
+    for (size_t i = 0; i < count; i++) folded[i] = fn_conv_folded_weight(d, i);
     dnnl_memory_desc_t umd;
-    if (d->depthwise) {
-        dnnl_dims_t dims = {ci, 1, 1, d->kh, d->kw}, strides = {1, ci, ci, (dnnl_dim_t)d->kw * ci, ci};
-        if (!OK(dnnl_memory_desc_init_by_strides(&umd, 5, dims, dnnl_f32, strides))) goto fail;
-    } else {
-        dnnl_dims_t dims = {co, ci, d->kh, d->kw};
-        dnnl_dims_t strides = {1, co, (dnnl_dim_t)d->kw * ci * co, (dnnl_dim_t)ci * co};
-        if (!OK(dnnl_memory_desc_init_by_strides(&umd, 4, dims, dnnl_f32, strides))) goto fail;
-    }
+    if (tf_weights_md(d, dnnl_f32, &umd)) goto fail;
     w->conv = *d;
     w->md = *md;
     if (!(w->w = reordered(st, &umd, folded, md))) goto fail;
     if (has_bias(d)) {
         float *b = folded + count;
-        for (int i = 0; i < co; i++)
-            b[i] = (d->bias ? d->bias[i] : 0.0f) * (d->scale ? d->scale[i] : 1.0f) +
-                   (d->shift ? d->shift[i] : 0.0f);
+        for (int i = 0; i < co; i++) b[i] = fn_conv_folded_bias(d, i);
         if (!(w->b = bias_memory(st, b, co))) goto fail;
     }
     free(folded);
-    w->next = st->weights;
-    st->weights = w;
-    return w;
+    return weights_keep(st, w);
 fail:
     free(folded);
+    weights_free(w);
+    return NULL;
+}
+
+fn_dnnl_weights *fn_dnnl_qconv_weights(fn_dnnl_state *st, const fn_graph_qconv *q, float in_scale,
+                                       const_dnnl_primitive_desc_t pd) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!md) return NULL;
+    for (fn_dnnl_weights *f = st->weights; f; f = f->next)
+        if (f->q == q && f->in_scale == in_scale && fn_dnnl_same_conv(&f->conv, &q->desc) &&
+            dnnl_memory_desc_equal(&f->md, md))
+            return f;
+    const int co = q->desc.cout;
+    fn_dnnl_weights *w = calloc(1, sizeof *w);
+    float *b = malloc(sizeof(float) * (size_t)co);
+    dnnl_memory_desc_t umd;
+    if (!w || !b || tf_weights_md(&q->desc, dnnl_s8, &umd)) goto fail;
+    w->q = q;
+    w->conv = q->desc;
+    w->in_scale = in_scale;
+    w->md = *md;
+    if (!(w->w = reordered(st, &umd, q->w, md))) goto fail;
+    for (int k = 0; k < co; k++) b[k] = q->bias[k] / (in_scale * q->w_scale[k]);
+    if (!(w->b = bias_memory(st, b, co))) goto fail;
+    free(b);
+    return weights_keep(st, w);
+fail:
+    free(b);
     weights_free(w);
     return NULL;
 }
@@ -277,9 +327,7 @@ fn_dnnl_weights *fn_dnnl_dense_weights(fn_dnnl_state *st, const float *wts, cons
     r->md = *md;
     if (!(r->w = reordered(st, &umd, wts, md))) goto fail;
     if (bias && !(r->b = bias_memory(st, bias, (int)out))) goto fail;
-    r->next = st->weights;
-    st->weights = r;
-    return r;
+    return weights_keep(st, r);
 fail:
     weights_free(r);
     return NULL;
