@@ -106,11 +106,24 @@ enum { FACENET_LOG_ERROR = 0, FACENET_LOG_WARN = 1, FACENET_LOG_INFO = 2, FACENE
 
 typedef void (*facenet_log_fn)(void *user, int level, const char *message);
 
+/* How embedding networks compute in the sessions and pipelines of a
+ * context (detectors and landmarks are float32 either way). */
+typedef enum facenet_precision {
+    FACENET_PRECISION_F32 = 0, /* float32 (the default) */
+    /* 8-bit integers: about 2-3x faster on CPUs with int8 dot products
+     * (AVX-512 VNNI), for a model file that carries int8 calibration
+     * (facenet_quantize_write, `facenet quantize`); creating a session or
+     * pipeline with a model that does not is an error. Accuracy and speed:
+     * docs/performance.md. */
+    FACENET_PRECISION_INT8 = 1
+} facenet_precision;
+
 typedef struct facenet_ctx_params {
     int n_threads;          /* worker threads for compute; 0 = number of cores */
     facenet_log_fn log;     /* NULL: no logging */
     void *log_user;
     int log_level;          /* messages above this level are dropped */
+    facenet_precision precision; /* embedding networks: FACENET_PRECISION_F32 */
 } facenet_ctx_params;
 
 FACENET_API facenet_ctx_params facenet_ctx_default_params(void);
@@ -336,6 +349,53 @@ FACENET_API facenet_convert_params facenet_convert_default_params(void);
  * Quantized weights (uint8, uint16, float16) are dequantized to float32. */
 FACENET_API facenet_status facenet_convert_tfjs(facenet_ctx *ctx, const char *manifest_path,
                                                 const char *out_path, const facenet_convert_params *params);
+
+/* ---------------------------------------------------------------- int8 calibration */
+
+/* An int8 copy of an embedding model (docs/performance.md): the float32
+ * network runs on real face chips while a quantizer records the range of
+ * every value that the int8 network stores as 8-bit integers (activations
+ * after ReLUs, the input); the ranges are written into a copy of the model
+ * file, and sessions of a context with FACENET_PRECISION_INT8 then run it
+ * in int8. Weights need no calibration (one scale per output channel,
+ * from the weights themselves).
+ *
+ *   facenet_quantizer *q;
+ *   facenet_quantize_params qp = facenet_quantize_default_params();
+ *   facenet_quantizer_create(ctx, model, &qp, &q);
+ *   facenet_quantizer_add(q, chips, n);           // as many calls as needed
+ *   facenet_quantizer_write(q, "model-int8.safetensors");
+ *   facenet_quantizer_free(q);
+ */
+typedef struct facenet_quantize_params {
+    /* A value's range is this percentile of the magnitudes it took over
+     * all chips (all elements); 100: the largest. Values above the range
+     * saturate. (99.999) */
+    double percentile;
+    /* Values left in float32, comma-separated: names as in the model file's
+     * "int8/NAME" tensors ("input", "conv32_down", "conv256_1/conv1"...), a
+     * trailing '*' matching any ending ("conv256*"). NULL: none. */
+    const char *float32_values;
+} facenet_quantize_params;
+
+typedef struct facenet_quantizer facenet_quantizer;
+
+FACENET_API facenet_quantize_params facenet_quantize_default_params(void);
+/* A quantizer for an embedding model with an int8 form (the ResNet). */
+FACENET_API facenet_status facenet_quantizer_create(facenet_ctx *ctx, const facenet_model *model,
+                                                    const facenet_quantize_params *params,
+                                                    facenet_quantizer **out);
+/* Run the float32 network on n face chips (taken as facenet_embed_chips
+ * takes them) and record what its values held. */
+FACENET_API facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *chips, int n);
+/* Chips recorded so far. */
+FACENET_API int facenet_quantizer_count(const facenet_quantizer *q);
+/* Write the model with its calibration to out_path (atomically; it may be
+ * the model's own file): every tensor and metadata entry of the model, the
+ * ranges as "int8/NAME" tensors (replacing any it had) and a description
+ * in the "int8_calibration" metadata. Needs at least one chip. */
+FACENET_API facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_path);
+FACENET_API void facenet_quantizer_free(facenet_quantizer *q);
 
 /* ================================================================ evaluation
  * Face verification benchmarks in the format of Labeled Faces in the Wild
@@ -637,6 +697,22 @@ FACENET_API facenet_status facenet_trainer_resume(facenet_trainer *t, const char
 /* Write the network as a model file usable by every command (batch norm
  * folded); threshold > 0 is recorded as its decision threshold. */
 FACENET_API facenet_status facenet_trainer_export(facenet_trainer *t, const char *path, float threshold);
+/* What facenet_train_bench measured: milliseconds per training step over
+ * `steps` timed steps, and the parts of the median step. */
+typedef struct facenet_train_bench_result {
+    double ms_median, ms_min;
+    double ms_forward, ms_backward, ms_update; /* of the median step */
+    int steps;
+} facenet_train_bench_result;
+
+/* Time the training step of a fresh network of architecture arch
+ * ("resnet29", "small"; NULL: resnet29) on random chips: forward with batch
+ * statistics, triplet loss (hardest negatives over identities of 3 images),
+ * backward, SGD with momentum; on the context's threads and the fast
+ * backend, for about `seconds` after two warm-up steps (3 timed steps at
+ * least). What `facenet bench train` compares with PyTorch. */
+FACENET_API facenet_status facenet_train_bench(facenet_ctx *ctx, const char *arch, int batch, double seconds,
+                                               facenet_train_bench_result *out);
 /* ============================================================ end of training */
 
 #ifdef __cplusplus

@@ -92,6 +92,10 @@ facenet_status facenet_pipeline_create(facenet_ctx *ctx, const facenet_model *de
     pl->p = p;
     if (fn_exec_init(&pl->ex, fn_backend_default(), ctx->pool, &pl->arena) != 0)
         fn_log(ctx, FACENET_LOG_WARN, "the fast backend could not start; the pipeline uses the reference");
+    if (fn_exec_precision(ctx, pl->emb, &pl->ex, &e) != FACENET_OK) {
+        facenet_pipeline_free(pl);
+        return fn_ctx_report(ctx, &e);
+    }
     *out = pl;
     return fn_ctx_report(ctx, &e);
 }

@@ -3,6 +3,20 @@
 #include <stdlib.h>
 
 #include "api/session.h"
+#include "nets/nets.h"
+
+facenet_status fn_exec_precision(const facenet_ctx *ctx, const facenet_model *m, fn_exec *ex, fn_error *e) {
+    ex->int8 = 0;
+    if (ctx->params.precision != FACENET_PRECISION_INT8 || !m || m->arch->kind != FN_ARCH_EMBEDDING)
+        return FACENET_OK;
+    if (!fn_embedding_has_int8(m))
+        return fn_fail(e, FACENET_ERR_UNSUPPORTED,
+                       "%s carries no int8 calibration; make a calibrated copy with `facenet quantize` "
+                       "(docs/performance.md) or use float32",
+                       m->path);
+    ex->int8 = 1;
+    return FACENET_OK;
+}
 
 facenet_status facenet_session_create(facenet_ctx *ctx, const facenet_model *model, facenet_session **out) {
     fn_error e;
@@ -23,6 +37,10 @@ facenet_status facenet_session_create(facenet_ctx *ctx, const facenet_model *mod
     if (fn_exec_init(&s->ex, fn_backend_default(), ctx->pool, &s->arena) != 0)
         fn_log(ctx, FACENET_LOG_WARN, "backend %s: could not set up, running the reference ops",
                s->ex.backend->name);
+    if (fn_exec_precision(ctx, model, &s->ex, &e) != FACENET_OK) {
+        facenet_session_free(s);
+        return fn_ctx_report(ctx, &e);
+    }
     *out = s;
     return fn_ctx_report(ctx, &e);
 }

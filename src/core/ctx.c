@@ -26,7 +26,7 @@ facenet_status facenet_ctx_create(const facenet_ctx_params *params, facenet_ctx 
     if (!ctx) return FACENET_ERR_NO_MEMORY;
     ctx->params = params ? *params : facenet_ctx_default_params();
     int n = ctx->params.n_threads;
-    if (n < 0) {
+    if (n < 0 || (ctx->params.precision != FACENET_PRECISION_F32 && ctx->params.precision != FACENET_PRECISION_INT8)) {
         free(ctx);
         return FACENET_ERR_INVALID_ARGUMENT;
     }

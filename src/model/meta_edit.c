@@ -34,6 +34,28 @@ static facenet_status check_value(const char *key, const char *value, fn_error *
     return FACENET_OK;
 }
 
+size_t fn_meta_with(const fn_st_file *f, const char *key, const char *value, const char **meta) {
+    size_t m = 0;
+    int replaced = 0;
+    for (size_t i = 0; i < fn_st_meta_count(f); i++) {
+        const char *k, *v;
+        fn_st_meta_at(f, i, &k, &v);
+        if (strcmp(k, key) == 0) {
+            v = value;
+            replaced = 1;
+        }
+        meta[2 * m] = k;
+        meta[2 * m + 1] = v;
+        m++;
+    }
+    if (!replaced) {
+        meta[2 * m] = key;
+        meta[2 * m + 1] = value;
+        m++;
+    }
+    return m;
+}
+
 facenet_status facenet_model_set_meta(facenet_ctx *ctx, const char *path, const char *key, const char *value) {
     fn_error e;
     fn_error_clear(&e);
@@ -66,25 +88,7 @@ facenet_status facenet_model_set_meta(facenet_ctx *ctx, const char *path, const 
         const fn_st_tensor *t = fn_st_at(f, i);
         entries[i] = (fn_st_entry){t->name, t->dtype, t->ndim, t->shape, t->data};
     }
-    size_t m = 0;
-    int replaced = 0;
-    for (size_t i = 0; i < n_meta; i++) {
-        const char *k, *v;
-        fn_st_meta_at(f, i, &k, &v);
-        if (strcmp(k, key) == 0) {
-            v = value;
-            replaced = 1;
-        }
-        meta[2 * m] = k;
-        meta[2 * m + 1] = v;
-        m++;
-    }
-    if (!replaced) {
-        meta[2 * m] = key;
-        meta[2 * m + 1] = value;
-        m++;
-    }
-    fn_st_write(path, entries, n, meta, m, &e);
+    fn_st_write(path, entries, n, meta, fn_meta_with(f, key, value, meta), &e);
 done:
     free(entries);
     free(meta);

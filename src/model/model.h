@@ -30,4 +30,18 @@ struct facenet_model {
  * shape (ndim dims). NULL with e filled otherwise. */
 const float *fn_model_weights(facenet_model *m, const char *name, int ndim, const int64_t *shape, fn_error *e);
 
+/* f's metadata into meta (room for 2 * (fn_st_meta_count(f) + 1)
+ * pointers) with key set to value: replaced where it is, or appended.
+ * Returns the number of pairs (meta_edit.c). */
+size_t fn_meta_with(const fn_st_file *f, const char *key, const char *value, const char **meta);
+
+/* int8 calibration (calibration.c): value NAME's range is the tensor
+ * FN_CALIB_PREFIX NAME, F32 [1], in (0, FN_CALIB_MAX]. */
+#define FN_CALIB_PREFIX "int8/"
+#define FN_CALIB_MAX 1e6f
+#define FN_META_INT8 "int8_calibration" /* what was measured, for people */
+/* 1 and *range if f has value name's range, 0 if it has none, -1 with e
+ * filled (naming path) if the tensor is there but malformed. */
+int fn_calib_range(const fn_st_file *f, const char *path, const char *name, float *range, fn_error *e);
+
 #endif

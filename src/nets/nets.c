@@ -25,3 +25,7 @@ facenet_status fn_embedding_forward(const facenet_model *m, const fn_exec *ex, c
     if (m->ops == &fn_resnet29_ops) return fn_resnet29_forward(m->net, ex, x, out, e);
     return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "%s is not an embedding network", m->path);
 }
+
+int fn_embedding_has_int8(const facenet_model *m) {
+    return m->ops == &fn_resnet29_ops && fn_resnet29_graph8(m->net) != NULL;
+}

@@ -22,5 +22,8 @@ const fn_net_ops *fn_net_ops_find(const char *arch);
  * normalised input (s = m->input_size), out n x m->embedding_dim raw. */
 facenet_status fn_embedding_forward(const facenet_model *m, const fn_exec *ex, const fn_tensor *x, float *out,
                                     fn_error *e);
+/* Can the embedding network run int8 (ex->int8): does its file carry
+ * calibration? */
+int fn_embedding_has_int8(const facenet_model *m);
 
 #endif

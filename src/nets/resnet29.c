@@ -24,6 +24,13 @@
  * each residual add and ReLU into the convolution before it. A down block's
  * shortcut pool is listed before its convolutions so that the add can be
  * fused into the second one.
+ *
+ * int8: the graph names the input, the stem's output, each block's first
+ * ReLU and each block's output (its add) but the last, whose consumer is
+ * the float32 mean and fc; a model file that carries calibration ranges for
+ * them (model/calibration.c, written by `facenet quantize`) also gets the
+ * graph's int8 version, which sessions run when asked (ex->int8). A value
+ * without a range stays float32, so a calibration may leave layers out.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +55,7 @@ struct fn_resnet29 {
     block blocks[N_BLOCKS];
     const float *fc; /* [256][128] */
     fn_graph *graph; /* the forward pass, over the descriptors above */
+    fn_graph *graph8; /* its int8 version, or NULL: no calibration */
 };
 
 const fn_resnet_block fn_resnet29_blocks[N_BLOCKS] = {
@@ -82,25 +90,63 @@ facenet_status fn_resnet_bind_conv(facenet_model *m, const char *prefix, int k, 
     return FACENET_OK;
 }
 
-/* The whole forward pass as a graph; NULL if out of memory. */
+static void resnet29_free(void *vp) {
+    fn_resnet29 *net = vp;
+    if (net) {
+        fn_graph_free(net->graph);
+        fn_graph_free(net->graph8);
+    }
+    free(net);
+}
+
+/* The whole forward pass as a graph, its int8 values named; NULL if out of
+ * memory. */
 static fn_graph *build_graph(const fn_resnet29 *net) {
     fn_graph *g = fn_graph_new(FN_RESNET29_INPUT, FN_RESNET29_INPUT, 3);
     if (!g) return NULL;
+    char name[96];
+    int bad = fn_graph_name(g, 0, "input");
     int v = fn_graph_conv(g, 0, &net->stem);
+    bad |= fn_graph_name(g, v, "conv32_down");
     v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 3, 2, FN_PAD_VALID);
     for (int i = 0; i < N_BLOCKS; i++) {
         const block *b = &net->blocks[i];
         int shortcut = b->down ? fn_graph_pool(g, v, FN_OP_AVGPOOL, 2, 2, FN_PAD_VALID) : v;
-        int m = fn_graph_conv(g, fn_graph_conv(g, v, &b->c1), &b->c2);
-        v = fn_graph_add(g, m, shortcut, FN_ACT_RELU, 0.0f);
+        int c1 = fn_graph_conv(g, v, &b->c1);
+        snprintf(name, sizeof name, "%s/conv1", BLOCKS[i].name);
+        bad |= fn_graph_name(g, c1, name);
+        v = fn_graph_add(g, fn_graph_conv(g, c1, &b->c2), shortcut, FN_ACT_RELU, 0.0f);
+        if (i + 1 < N_BLOCKS) bad |= fn_graph_name(g, v, BLOCKS[i].name);
     }
     v = fn_graph_global_mean(g, v);
     fn_graph_dense(g, v, net->fc, NULL, FN_RESNET29_DIM);
-    if (!fn_graph_ok(g)) {
+    if (bad || !fn_graph_ok(g)) {
         fn_graph_free(g);
         return NULL;
     }
     return g;
+}
+
+/* The int8 graph, if the model file carries calibration ranges. */
+static facenet_status bind_int8(facenet_model *m, fn_resnet29 *net, fn_error *e) {
+    const fn_graph *g = net->graph;
+    float *range = calloc((size_t)g->n_ops + 1, sizeof *range);
+    if (!range) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
+    int found = 0;
+    for (int v = 0; v <= g->n_ops; v++) {
+        const char *name = fn_graph_value_name(g, v);
+        int r = name ? fn_calib_range(m->file, m->path, name, &range[v], e) : 0;
+        if (r < 0) {
+            free(range);
+            return e->status;
+        }
+        found += r;
+    }
+    facenet_status st = FACENET_OK;
+    if (found && (!(net->graph8 = build_graph(net)) || fn_graph_quantize(net->graph8, range) != 0))
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the int8 network");
+    free(range);
+    return st;
 }
 
 static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
@@ -127,30 +173,29 @@ static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     if (st == FACENET_OK && !(net->fc = fn_model_weights(m, "fc", 2, fshape, e))) st = e->status;
     if (st == FACENET_OK && !(net->graph = build_graph(net)))
         st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the embedding network");
+    if (st == FACENET_OK) st = bind_int8(m, net, e);
     if (st != FACENET_OK) {
-        free(net);
+        resnet29_free(net);
         return st;
     }
     *out = net;
     return FACENET_OK;
 }
 
-static void resnet29_free(void *vp) {
-    fn_resnet29 *net = vp;
-    if (net) fn_graph_free(net->graph);
-    free(net);
-}
 
 const fn_net_ops fn_resnet29_ops = {"dlib_resnet29", resnet29_bind, resnet29_free};
 
 const fn_graph *fn_resnet29_graph(const fn_resnet29 *net) { return net->graph; }
+const fn_graph *fn_resnet29_graph8(const fn_resnet29 *net) { return net->graph8; }
 
 facenet_status fn_resnet29_forward(const fn_resnet29 *net, const fn_exec *ex, const fn_tensor *x, float *out,
                                    fn_error *e) {
     if (x->h != FN_RESNET29_INPUT || x->w != FN_RESNET29_INPUT || x->c != 3)
         return fn_fail(e, FACENET_ERR_INTERNAL, "resnet29: input must be 150x150x3");
     fn_tensor y = fn_tensor_make(x->n, 1, 1, FN_RESNET29_DIM, out);
-    if (fn_graph_run(ex, net->graph, x, &y) != 0)
+    if (ex->int8 && !net->graph8)
+        return fn_fail(e, FACENET_ERR_UNSUPPORTED, "resnet29: the model carries no int8 calibration");
+    if (fn_graph_run(ex, ex->int8 ? net->graph8 : net->graph, x, &y) != 0)
         return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the embedding network");
     return FACENET_OK;
 }

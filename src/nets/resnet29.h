@@ -36,6 +36,8 @@ extern const float fn_resnet29_mean[3];
 
 /* The forward pass as a graph (engine/graph.h), for tests and tools. */
 const fn_graph *fn_resnet29_graph(const fn_resnet29 *net);
+/* Its int8 version, or NULL if the model file carries no calibration. */
+const fn_graph *fn_resnet29_graph8(const fn_resnet29 *net);
 
 /* x: [n,150,150,3] normalised input. out: n x 128 raw outputs (not
  * normalised). Scratch comes from ex->arena. */

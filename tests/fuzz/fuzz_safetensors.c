@@ -2,12 +2,15 @@
  * fuzz_safetensors.c - a model file image of arbitrary bytes: open it from
  * memory, then touch every tensor (lookup by name, conversion to float32
  * into a capped buffer) and every metadata pair, checking that what the
- * reader vouched for really lies inside the input.
+ * reader vouched for really lies inside the input. Tensors named like int8
+ * calibration ranges ("int8/NAME") also go through the model loader's
+ * check of them, which must accept only a positive finite range.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/model.h"
 #include "model/safetensors.h"
 
 #define CAP 4096 /* floats: bigger tensors must be refused by fn_st_to_f32 */
@@ -33,6 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         total += t->nbytes;
         facenet_status st = fn_st_to_f32(t, buf, CAP, &e);
         if ((st == FACENET_OK) != (t->nelem <= CAP)) abort();
+        if (strncmp(t->name, FN_CALIB_PREFIX, strlen(FN_CALIB_PREFIX)) == 0) {
+            float r = -1.0f;
+            int got = fn_calib_range(f, "fuzz", t->name + strlen(FN_CALIB_PREFIX), &r, &e);
+            if (got == 0 || (got == 1 && !(r > 0.0f && r <= FN_CALIB_MAX)) || (got < 0 && !e.msg[0])) abort();
+        }
     }
     if (total > size) abort();
     for (size_t i = 0; i < fn_st_meta_count(f); i++) {

@@ -1,0 +1,473 @@
+/*
+ * test_int8.c - the int8 path (engine/graph.h, "int8"): quantized graphs,
+ * calibration ranges in model files, and the ResNet in int8.
+ *
+ *   - quantization of a graph: which values become u8 / s8 and with what
+ *     scale, weights per output channel, pools following their input;
+ *   - one int8 convolution against a plain integer computation written out
+ *     here (s32 sums, per-channel output scales, round half to even,
+ *     saturation): both the op-by-op reference (fake quantization in float)
+ *     and the fast backend must give it, up to one step where a float sum
+ *     lands on a rounding tie;
+ *   - a small residual network with every fusion the ResNet uses (input
+ *     quantized to s8, stem, max pool, residual adds fused in place, a down
+ *     block zero-extended in channels, one whose main path is a pixel
+ *     smaller, global mean, dense): the fast backend's compiled int8 plan
+ *     against the op-by-op reference of the same arithmetic, and both
+ *     against float32;
+ *   - calibration tensors: valid ones read back, malformed ones (NaN, <= 0,
+ *     too large, wrong shape or dtype) refused with a message naming them;
+ *   - with the model (skipped when absent): a calibration written by the
+ *     public quantizer on 11 of the 22 golden face windows, read back, and
+ *     the int8 embeddings of all 22 against float32 (cosine >= 0.99 each),
+ *     the compiled plan against the op-by-op reference, and the errors for
+ *     int8 on an uncalibrated model.
+ *
+ * Tolerances. Storing a value rounds it to its grid: an error of up to half
+ * a step. The backend sums exactly in integers, the reference in floats, so
+ * where a sum lies within float rounding of a tie (x.5 steps) the two can
+ * round apart, by one step in that element, and the step then travels
+ * through the later layers like any other rounding error. On the small
+ * network (sums of at most 576 products) that never happens: the plan
+ * matches the reference to float rounding (NSE 3e-14, bound 1e-8). On the
+ * ResNet (sums of up to 2304 products of values up to 255 x 127) it does
+ * now and then, and the plan's distance to the reference is measured at
+ * 0.22 of the reference's own distance to float32, bounded at 0.5: a wrong
+ * scale or rounding rule would be of the full size or more.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/pool.h"
+#include "engine/engine.h"
+#include "engine/graph.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "nets/preprocess.h"
+#include "nets/resnet29.h"
+#include "golden.h"
+#include "testutil.h"
+
+#define NCHIPS 22 /* the golden faces */
+
+static const fn_backend *FAST; /* NULL: reference only */
+
+static float *rnd(size_t n, uint64_t seed, float lo, float hi) {
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(p);
+    test_fill_random(p, n, seed, lo, hi);
+    return p;
+}
+
+typedef struct store {
+    fn_conv_desc d[32];
+    float *mem[128];
+    int nd, nm;
+} store;
+
+static float *keep(store *s, float *p) {
+    s->mem[s->nm++] = p;
+    return p;
+}
+
+static const fn_conv_desc *conv(store *s, int k, int stride, fn_padding pad, int cin, int cout, fn_act act,
+                                uint64_t seed) {
+    const float ws = sqrtf(3.0f / (float)(k * k * cin));
+    fn_conv_desc *d = &s->d[s->nd++];
+    *d = (fn_conv_desc){.kh = k,
+                        .kw = k,
+                        .stride = stride,
+                        .padding = pad,
+                        .cin = cin,
+                        .cout = cout,
+                        .weights = keep(s, rnd((size_t)k * k * cin * cout, seed, -ws, ws)),
+                        .bias = keep(s, rnd((size_t)cout, seed + 1, -0.2f, 0.2f)),
+                        .scale = keep(s, rnd((size_t)cout, seed + 2, 0.5f, 1.5f)),
+                        .shift = keep(s, rnd((size_t)cout, seed + 3, -0.1f, 0.1f)),
+                        .act = act};
+    return d;
+}
+
+static void store_free(store *s) {
+    for (int i = 0; i < s->nm; i++) free(s->mem[i]);
+}
+
+/* Largest magnitude of every named value over a run of g on x. */
+static void max_observer(void *user, const fn_graph *g, int v, const fn_tensor *t) {
+    float *range = user;
+    if (!fn_graph_value_name(g, v)) return;
+    for (size_t i = 0; i < fn_tensor_count(t); i++) range[v] = fmaxf(range[v], fabsf(t->data[i]));
+}
+
+static void calibrate(const fn_graph *g, const fn_tensor *x, float *range, fn_tensor *y) {
+    fn_arena a = {0};
+    fn_exec ex;
+    fn_exec_init(&ex, &fn_backend_ref, NULL, &a);
+    ex.observe = max_observer;
+    ex.observe_user = range;
+    assert_int_equal(fn_graph_run(&ex, g, x, y), 0);
+    fn_exec_release(&ex);
+    fn_arena_free(&a);
+}
+
+/* Run g on x with backend be (a fresh exec: caches key on addresses). fast:
+ * the backend's own graph_run, which must not decline. */
+static void run(const fn_backend *be, int fast, const fn_graph *g, const fn_tensor *x, fn_tensor *y) {
+    fn_arena a = {0};
+    fn_exec ex;
+    fn_exec_init(&ex, be, NULL, &a);
+    if (fast) {
+        if (be->graph_run(&ex, g, x, y) != 0) fail_msg("the backend declined the int8 graph");
+    } else {
+        assert_int_equal(fn_graph_run_ops(&ex, g, x, y), 0);
+    }
+    fn_exec_release(&ex);
+    fn_arena_free(&a);
+}
+
+/* ---------------------------------------------------------------- one conv, by integers */
+
+/* One int8 convolution, input s8, output u8 after ReLU: the backend and the
+ * op-by-op reference against the integer arithmetic itself. */
+static void test_int8_conv_integers(void **state) {
+    (void)state;
+    enum { N = 2, H = 9, W = 8, CI = 24, CO = 32, K = 3 };
+    store s = {0};
+    const fn_conv_desc *d = conv(&s, K, 1, FN_PAD_SAME, CI, CO, FN_ACT_RELU, 11);
+    fn_graph *g = fn_graph_new(H, W, CI);
+    int c = fn_graph_conv(g, 0, d);
+    assert_int_equal(fn_graph_name(g, 0, "input"), 0);
+    assert_int_equal(fn_graph_name(g, c, "conv"), 0);
+    float range[2] = {2.0f, 3.0f};
+    assert_int_equal(fn_graph_quantize(g, range), 0);
+    assert_true(g->q[0].is_signed && !g->q[1].is_signed);
+    assert_true(fabsf(g->q[0].scale - 2.0f / 127) < 1e-7f && fabsf(g->q[1].scale - 3.0f / 255) < 1e-7f);
+    const fn_graph_qconv *q = g->qconv[0];
+    assert_non_null(q);
+    /* The input on its grid already, so only the output rounds. */
+    const size_t nx = (size_t)N * H * W * CI, ny = (size_t)N * H * W * CO;
+    float *x = rnd(nx, 5, -2.5f, 2.5f);
+    int8_t *qx = malloc(nx);
+    for (size_t i = 0; i < nx; i++) {
+        float r = rintf(x[i] / g->q[0].scale);
+        qx[i] = (int8_t)(r < -128 ? -128 : r > 127 ? 127 : r);
+        x[i] = qx[i] * g->q[0].scale;
+    }
+    /* The integer computation: s32 sums, bias in sum units, one scale per
+     * output channel to the output's units, ReLU, round half even, u8. */
+    float *want = calloc(ny, sizeof(float));
+    for (int n = 0; n < N; n++)
+        for (int oy = 0; oy < H; oy++)
+            for (int ox = 0; ox < W; ox++)
+                for (int co = 0; co < CO; co++) {
+                    int32_t acc = 0;
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++) {
+                            int iy = oy + ky - 1, ix = ox + kx - 1;
+                            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                            for (int ci = 0; ci < CI; ci++)
+                                acc += qx[(((size_t)n * H + iy) * W + ix) * CI + ci] *
+                                       q->w[(((size_t)ky * K + kx) * CI + ci) * CO + co];
+                        }
+                    double sx = g->q[0].scale, sw = q->w_scale[co], sy = g->q[1].scale;
+                    double v = (acc + q->bias[co] / (sx * sw)) * (sx * sw / sy);
+                    double r = nearbyint(v < 0 ? 0 : v);
+                    want[(((size_t)n * H + oy) * W + ox) * CO + co] = (float)((r > 255 ? 255 : r) * sy);
+                }
+    fn_tensor tx = fn_tensor_make(N, H, W, CI, x);
+    float *yr = calloc(ny, sizeof(float)), *yf = calloc(ny, sizeof(float));
+    fn_tensor tr = fn_tensor_make(N, H, W, CO, yr), tf = fn_tensor_make(N, H, W, CO, yf);
+    run(&fn_backend_ref, 0, g, &tx, &tr);
+    const char *names[2] = {"op-by-op reference", FAST ? FAST->name : NULL};
+    float *ys[2] = {yr, yf};
+    if (FAST) run(FAST, 1, g, &tx, &tf);
+    for (int k = 0; k < (FAST ? 2 : 1); k++) {
+        int off = 0;
+        for (size_t i = 0; i < ny; i++) {
+            double steps = fabs(ys[k][i] - want[i]) / g->q[1].scale;
+            if (steps > 1.001) fail_msg("%s: element %zu is %.1f steps from the integer result", names[k], i, steps);
+            off += steps > 0.5;
+        }
+        /* A tie needs the float sum to land within an ulp of x.5. */
+        if (off > (int)(ny / 500)) fail_msg("%s: %d of %zu elements one step off", names[k], off, ny);
+        printf("int8 conv: %s matches the integer arithmetic (%d of %zu elements one step off)\n", names[k], off,
+               ny);
+    }
+    free(x), free(qx), free(want), free(yr), free(yf);
+    fn_graph_free(g);
+    store_free(&s);
+}
+
+/* ---------------------------------------------------------------- a small ResNet */
+
+/* The ResNet's shapes in miniature, every value named that the ResNet
+ * names. */
+static fn_graph *mini_resnet(store *s, float **fc) {
+    fn_graph *g = fn_graph_new(42, 42, 3);
+    char name[32];
+    int bad = fn_graph_name(g, 0, "input");
+    int v = fn_graph_conv(g, 0, conv(s, 5, 2, FN_PAD_VALID, 3, 16, FN_ACT_RELU, 100)); /* 19 */
+    bad |= fn_graph_name(g, v, "stem");
+    v = fn_graph_pool(g, v, FN_OP_MAXPOOL, 3, 2, FN_PAD_VALID); /* 9 */
+    /* Planes 9, 4 (the add fused, zero-extended in channels), 1 against a
+     * shortcut of 2 (not fused), then 2. */
+    static const int CIN[4] = {16, 16, 32, 64}, COUT[4] = {16, 32, 64, 64}, DOWN[4] = {0, 1, 1, 0};
+    for (int i = 0; i < 4; i++) {
+        int sc = DOWN[i] ? fn_graph_pool(g, v, FN_OP_AVGPOOL, 2, 2, FN_PAD_VALID) : v;
+        int c1 = fn_graph_conv(g, v,
+                               conv(s, 3, DOWN[i] ? 2 : 1, DOWN[i] ? FN_PAD_VALID : FN_PAD_SAME, CIN[i], COUT[i],
+                                    FN_ACT_RELU, 200 + 10 * i));
+        snprintf(name, sizeof name, "b%d/conv1", i);
+        bad |= fn_graph_name(g, c1, name);
+        int c2 = fn_graph_conv(g, c1, conv(s, 3, 1, FN_PAD_SAME, COUT[i], COUT[i], FN_ACT_NONE, 205 + 10 * i));
+        v = fn_graph_add(g, c2, sc, FN_ACT_RELU, 0.0f);
+        snprintf(name, sizeof name, "b%d", i);
+        if (i < 3) bad |= fn_graph_name(g, v, name);
+    }
+    v = fn_graph_global_mean(g, v);
+    *fc = keep(s, rnd(64 * 16, 300, -0.3f, 0.3f));
+    fn_graph_dense(g, v, *fc, NULL, 16);
+    assert_false(bad);
+    assert_true(fn_graph_ok(g));
+    return g;
+}
+
+static double cosine(const float *a, const float *b, int n) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int i = 0; i < n; i++) ab += (double)a[i] * b[i], aa += (double)a[i] * a[i], bb += (double)b[i] * b[i];
+    return ab / sqrt(aa * bb);
+}
+
+static void test_int8_mini_resnet(void **state) {
+    (void)state;
+    enum { N = 5, D = 16 };
+    store s = {0};
+    float *fc;
+    fn_graph *g = mini_resnet(&s, &fc), *g8 = mini_resnet(&s, &fc);
+    const size_t nx = (size_t)N * 42 * 42 * 3;
+    /* Smooth images, not noise: neighbouring pixels alike, as in photos. */
+    float *x = malloc(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) {
+        size_t p = i / 3, n = p / (42 * 42), yy = p / 42 % 42, xx = p % 42;
+        x[i] = 0.45f * sinf(0.3f * (float)xx + 0.7f * (float)n + (float)(i % 3)) * cosf(0.2f * (float)yy);
+    }
+    float *range = calloc((size_t)g->n_ops + 1, sizeof(float));
+    float y32[N * D], yr[N * D], yf[N * D];
+    fn_tensor tx = fn_tensor_make(N, 42, 42, 3, x), t32 = fn_tensor_make(N, 1, 1, D, y32);
+    calibrate(g, &tx, range, &t32);
+    assert_int_equal(fn_graph_quantize(g8, range), 0);
+    assert_int_equal(fn_graph_quantize(g8, range), -1); /* once only */
+    int n_q = 0;
+    for (int v = 0; v <= g8->n_ops; v++) {
+        const fn_graph_op *op = v ? &g8->ops[v - 1] : NULL;
+        if (op && (op->kind == FN_OP_MAXPOOL || op->kind == FN_OP_AVGPOOL))
+            assert_memory_equal(&g8->q[v], &g8->q[op->in[0]], sizeof g8->q[v]);
+        else
+            assert_int_equal(g8->q[v].scale > 0, fn_graph_value_name(g8, v) != NULL);
+        n_q += g8->q[v].scale > 0;
+    }
+    assert_true(n_q > 10);
+    fn_tensor tr = fn_tensor_make(N, 1, 1, D, yr), tf = fn_tensor_make(N, 1, 1, D, yf);
+    run(&fn_backend_ref, 0, g8, &tx, &tr);
+    double ref_vs_f32 = test_nse(yr, y32, N * D);
+    printf("int8 mini ResNet: op-by-op reference vs float32 NSE %.3g\n", ref_vs_f32);
+    if (!(ref_vs_f32 < 1e-3)) fail_msg("int8 reference vs float32: NSE %.3g", ref_vs_f32);
+    if (FAST) {
+        for (int threads = 1; threads <= 2; threads++) {
+            fn_pool *pool = threads == 2 ? fn_pool_create(2) : NULL;
+            fn_arena a = {0};
+            fn_exec ex;
+            fn_exec_init(&ex, FAST, pool, &a);
+            if (FAST->graph_run(&ex, g8, &tx, &tf) != 0) fail_msg("the backend declined the int8 graph");
+            fn_exec_release(&ex);
+            fn_arena_free(&a);
+            fn_pool_free(pool);
+            double fast_vs_ref = test_nse(yf, yr, N * D), worst_cos = 1;
+            for (int i = 0; i < N; i++) worst_cos = fmin(worst_cos, cosine(yf + i * D, y32 + i * D, D));
+            printf("int8 mini ResNet, %s, %d thread(s): vs the op-by-op reference NSE %.3g, vs float32 NSE %.3g, "
+                   "worst cosine %.5f\n",
+                   FAST->name, threads, fast_vs_ref, test_nse(yf, y32, N * D), worst_cos);
+            if (!(fast_vs_ref < 1e-8)) fail_msg("int8 plan vs reference: NSE %.3g", fast_vs_ref);
+            if (!(worst_cos > 0.99)) fail_msg("int8 plan vs float32: cosine %.4f", worst_cos);
+        }
+    }
+    free(range), free(x);
+    fn_graph_free(g);
+    fn_graph_free(g8);
+    store_free(&s);
+}
+
+/* ---------------------------------------------------------------- calibration tensors */
+
+static void test_calibration_tensors(void **state) {
+    (void)state;
+    char path[] = "/tmp/facenet-test-int8-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    const float good = 4.5f, nan_v = NAN, neg = -1.0f, zero = 0.0f, huge = 1e9f, two[2] = {1, 2};
+    const int32_t i32 = 3;
+    const int64_t one[1] = {1}, s2[1] = {2}, s11[2] = {1, 1};
+    const fn_st_entry t[] = {
+        {"int8/good", FN_DTYPE_F32, 1, one, &good}, {"int8/nan", FN_DTYPE_F32, 1, one, &nan_v},
+        {"int8/neg", FN_DTYPE_F32, 1, one, &neg},   {"int8/zero", FN_DTYPE_F32, 1, one, &zero},
+        {"int8/huge", FN_DTYPE_F32, 1, one, &huge}, {"int8/two", FN_DTYPE_F32, 1, s2, two},
+        {"int8/rank2", FN_DTYPE_F32, 2, s11, &good}, {"int8/int", FN_DTYPE_I32, 1, one, &i32},
+    };
+    fn_error e;
+    assert_int_equal(fn_st_write(path, t, sizeof t / sizeof t[0], NULL, 0, &e), FACENET_OK);
+    fn_st_file *f;
+    assert_int_equal(fn_st_open(path, &f, &e), FACENET_OK);
+    float r = 0;
+    assert_int_equal(fn_calib_range(f, "m.st", "good", &r, &e), 1);
+    assert_true(r == good);
+    assert_int_equal(fn_calib_range(f, "m.st", "absent", &r, &e), 0);
+    static const char *const BAD[] = {"nan", "neg", "zero", "huge", "two", "rank2", "int"};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        fn_error_clear(&e);
+        assert_int_equal(fn_calib_range(f, "m.st", BAD[i], &r, &e), -1);
+        assert_int_equal(e.status, FACENET_ERR_MODEL);
+        char want[64];
+        snprintf(want, sizeof want, "'int8/%s'", BAD[i]);
+        if (!strstr(e.msg, want) || !strstr(e.msg, "m.st")) fail_msg("message does not name the tensor: %s", e.msg);
+    }
+    fn_st_close(f);
+    unlink(path);
+}
+
+/* ---------------------------------------------------------------- the ResNet */
+
+/* The golden faces' 150x150 windows (face-api's chip150_rect) from the
+ * demo photos, up to cap. */
+static int face_windows(golden *gd, facenet_ctx *ctx, facenet_image *chips, int cap) {
+    int n = 0;
+    for (size_t p = 0; p < golden_photo_count(gd) && n < cap; p++) {
+        facenet_image img = {0};
+        golden_load_photo(gd, p, &img);
+        const fn_json *ssd = fn_json_get(golden_photo(gd, p), "ssd");
+        for (size_t i = 0; ssd && i < ssd->count && n < cap; i++) {
+            int r[4];
+            golden_rect(&ssd->items[i], "chip150_rect", r);
+            if (facenet_image_crop(ctx, &img, r[0], r[1], r[2], r[3], &chips[n]) == FACENET_OK) n++;
+        }
+        facenet_image_free(&img);
+    }
+    return n;
+}
+
+static void test_int8_resnet29(void **state) {
+    (void)state;
+    static char mp[4096];
+    const char *found = test_model_path("dlib_resnet29.safetensors");
+    if (found) snprintf(mp, sizeof mp, "%s", found);
+    golden gd = {0};
+    if (!found || golden_open(&gd) != 0) {
+        skip();
+        return;
+    }
+    char out[] = "/tmp/facenet-test-int8-model-XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    facenet_ctx *ctx, *ctx8;
+    facenet_ctx_params cp = facenet_ctx_default_params();
+    cp.n_threads = 2;
+    assert_int_equal(facenet_ctx_create(&cp, &ctx), FACENET_OK);
+    cp.precision = FACENET_PRECISION_INT8;
+    assert_int_equal(facenet_ctx_create(&cp, &ctx8), FACENET_OK);
+    cp.precision = (facenet_precision)7;
+    facenet_ctx *bad = NULL;
+    assert_int_equal(facenet_ctx_create(&cp, &bad), FACENET_ERR_INVALID_ARGUMENT);
+    facenet_model *m, *m8;
+    facenet_session *s, *s8 = NULL;
+    assert_int_equal(facenet_model_load(ctx, mp, &m), FACENET_OK);
+    /* No calibration: int8 is refused with a reason. */
+    assert_int_equal(facenet_session_create(ctx8, m, &s8), FACENET_ERR_UNSUPPORTED);
+    assert_non_null(strstr(facenet_ctx_error(ctx8), "facenet quantize"));
+    facenet_image chips[NCHIPS];
+    const int n = face_windows(&gd, ctx, chips, NCHIPS);
+    golden_close(&gd);
+    assert_int_equal(n, NCHIPS);
+    /* Calibrate on the first half, measure on all. */
+    facenet_quantizer *q;
+    facenet_quantize_params qp = facenet_quantize_default_params();
+    assert_int_equal(facenet_quantizer_create(ctx, m, &qp, &q), FACENET_OK);
+    assert_int_equal(facenet_quantizer_write(q, out), FACENET_ERR_INVALID_ARGUMENT); /* nothing recorded */
+    assert_int_equal(facenet_quantizer_add(q, chips, n / 2), FACENET_OK);
+    assert_int_equal(facenet_quantizer_count(q), n / 2);
+    assert_int_equal(facenet_quantizer_write(q, out), FACENET_OK);
+    facenet_quantizer_free(q);
+    qp.float32_values = "conv999*";
+    assert_int_equal(facenet_quantizer_create(ctx, m, &qp, &q), FACENET_OK);
+    assert_int_equal(facenet_quantizer_add(q, chips, 1), FACENET_OK);
+    assert_int_equal(facenet_quantizer_write(q, out), FACENET_ERR_INVALID_ARGUMENT); /* names nothing */
+    facenet_quantizer_free(q);
+
+    assert_int_equal(facenet_model_load(ctx, out, &m8), FACENET_OK);
+    assert_non_null(facenet_model_meta(m8, "int8_calibration"));
+    const fn_graph *g8 = fn_resnet29_graph8(m8->net);
+    assert_non_null(g8);
+    assert_int_equal(facenet_session_create(ctx, m8, &s), FACENET_OK);
+    assert_int_equal(facenet_session_create(ctx8, m8, &s8), FACENET_OK);
+    float e32[NCHIPS * 128], e8[NCHIPS * 128];
+    assert_int_equal(facenet_embed_chips(s, chips, n, e32, 0), FACENET_OK);
+    assert_int_equal(facenet_embed_chips(s8, chips, n, e8, 0), FACENET_OK);
+    double worst = 1;
+    for (int i = 0; i < n; i++) worst = fmin(worst, cosine(e8 + i * 128, e32 + i * 128, 128));
+    printf("ResNet-29 int8 (%s): %d face windows, worst cosine to float32 %.5f\n", facenet_backend_name(), n,
+           worst);
+    if (!(worst >= 0.99)) fail_msg("int8 embedding vs float32: cosine %.4f < 0.99", worst);
+
+    /* The compiled plan against the op-by-op reference of the same int8
+     * arithmetic, on the raw outputs. */
+    if (FAST) {
+        const fn_norm norm = {{fn_resnet29_mean[0], fn_resnet29_mean[1], fn_resnet29_mean[2]}, 255.0f};
+        const size_t per = (size_t)150 * 150 * 3;
+        float *in = malloc(sizeof(float) * per * (size_t)n), yr[NCHIPS * 128], yf[NCHIPS * 128];
+        fn_arena a = {0};
+        fn_exec ex;
+        fn_exec_init(&ex, &fn_backend_ref, NULL, &a);
+        for (int i = 0; i < n; i++) assert_int_equal(fn_to_input(&ex, &chips[i], 150, 1, &norm, in + per * i), 0);
+        fn_exec_release(&ex);
+        fn_arena_free(&a);
+        float y32[NCHIPS * 128];
+        fn_tensor x = fn_tensor_make(n, 150, 150, 3, in), tr = fn_tensor_make(n, 1, 1, 128, yr),
+                  tf = fn_tensor_make(n, 1, 1, 128, yf), t32 = fn_tensor_make(n, 1, 1, 128, y32);
+        run(&fn_backend_ref, 0, g8, &x, &tr);
+        run(FAST, 1, g8, &x, &tf);
+        run(FAST, 1, fn_resnet29_graph(m8->net), &x, &t32);
+        double nse = test_nse(yf, yr, (size_t)n * 128), quant = test_nse(yr, y32, (size_t)n * 128), wc = 1;
+        for (int i = 0; i < n; i++) wc = fmin(wc, cosine(yf + i * 128, yr + i * 128, 128));
+        printf("ResNet-29 int8 plan vs op-by-op reference: NSE %.3g, worst cosine %.6f (reference vs float32: "
+               "NSE %.3g)\n",
+               nse, wc, quant);
+        /* One-step disagreements at rounding ties, carried through 29
+         * layers (see the top). */
+        if (!(nse < 0.5 * quant)) fail_msg("int8 plan vs reference: NSE %.3g, not below half of %.3g", nse, quant);
+        free(in);
+    }
+    facenet_session_free(s);
+    facenet_session_free(s8);
+    for (int i = 0; i < n; i++) facenet_image_free(&chips[i]);
+    facenet_model_free(m8);
+    facenet_model_free(m);
+    facenet_ctx_free(ctx8);
+    facenet_ctx_free(ctx);
+    unlink(out);
+}
+
+int main(void) {
+    FAST = fn_backend_fast();
+    setenv("FACENET_THREADS_ADAPT", "0", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_int8_conv_integers),
+        cmocka_unit_test(test_int8_mini_resnet),
+        cmocka_unit_test(test_calibration_tensors),
+        cmocka_unit_test(test_int8_resnet29),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
