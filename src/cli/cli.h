@@ -25,15 +25,16 @@ typedef struct cli_command {
 void cli_usage(const cli_command *c, FILE *f);
 
 extern const cli_command cli_cmd_detect, cli_cmd_embed, cli_cmd_compare, cli_cmd_align, cli_cmd_convert,
-    cli_cmd_bench, cli_cmd_eval, cli_cmd_train;
+    cli_cmd_bench, cli_cmd_eval, cli_cmd_train, cli_cmd_quantize;
 
 /* Exit status of detect, embed and align when some photo had no face. */
 #define CLI_NO_FACE 3
 
-/* Common options: --model PATH, --threads N. */
+/* Common options: --model PATH, --threads N, --int8. */
 typedef struct cli_common {
     const char *model;
     int threads;
+    int int8; /* the embedding network in int8 (FACENET_PRECISION_INT8) */
 } cli_common;
 
 /* If argv[*i] is a common option, consume it (and its value) and return 1;
@@ -44,6 +45,8 @@ int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out);
 
 /* Create a context with the thread count; prints errors. */
 facenet_ctx *cli_ctx(int threads);
+/* The same, with the embedding precision (1: int8). */
+facenet_ctx *cli_ctx_precision(int threads, int int8);
 /* Resolve a model path: explicit path, or file name looked up in
  * $FACENET_MODEL_DIR, ./models and <exe>/../models, <exe>/../share/facenet/models.
  * Prints a helpful error and returns NULL when not found. */

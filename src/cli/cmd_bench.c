@@ -18,6 +18,9 @@
  * The FMA peak comes from facenet_fma_peak_gflops() (a register-only FMA
  * loop); "of peak" is the arithmetic rate (2 x 270.9 M multiply-adds per
  * face, counted as a direct convolution would do them) over that peak.
+ * When the model carries int8 calibration (or --precision asks), each
+ * configuration is also timed in int8, in the same rounds, right after
+ * float32, and its row gives the ratio to float32 of the same run.
  */
 #include <errno.h>
 #include <limits.h>
@@ -43,6 +46,8 @@ static const char USAGE[] = "usage: facenet bench embed [OPTIONS]\n"
                             "  --seconds S       time per configuration and engine (default 2)\n"
                             "  --rounds N        interleaved rounds the time is split into (default 3)\n"
                             "  --model PATH      the embedding model (default: dlib_resnet29.safetensors)\n"
+                            "  --precision L     f32, int8 or f32,int8 (default: f32, and int8 too when\n"
+                            "                    the model carries int8 calibration: `facenet quantize`)\n"
                             "  --no-torch        do not run PyTorch\n"
                             "  --python PATH     the Python with torch (default: $FACENET_PYTHON, python3,\n"
                             "                    then Debian's /usr/bin/python3)\n"
@@ -69,6 +74,7 @@ static const char USAGE[] = "usage: facenet bench embed [OPTIONS]\n"
 #define MAX_ROUNDS 20
 #define MAX_RUNS 1000
 #define N_VARIANTS 3
+#define MAX_PREC 2 /* float32, int8 */
 
 /* The PyTorch forms the script times (see tools/bench/torch_resnet29.py):
  * TorchScript frozen in channels_last and in NCHW, and channels_last through
@@ -273,10 +279,33 @@ typedef struct options {
     int threads[MAX_LIST], nthreads, batches[MAX_LIST], nbatches, rounds, json, torch;
     double seconds;
     const char *model, *python, *script;
+    int int8[MAX_PREC], nprec; /* the precisions, f32 (0) first; nprec 0: not given */
 } options;
 
+static const char *prec_name(int int8) { return int8 ? "int8" : "f32"; }
+
+static int parse_precisions(const char *v, options *o) {
+    int f32 = 0, i8 = 0;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (strcmp(tok, "f32") == 0)
+            f32 = 1;
+        else if (strcmp(tok, "int8") == 0)
+            i8 = 1;
+        else {
+            fprintf(stderr, "facenet bench: --precision takes f32, int8 or f32,int8, not '%s'\n", v);
+            return -1;
+        }
+    }
+    o->nprec = 0;
+    if (f32) o->int8[o->nprec++] = 0;
+    if (i8) o->int8[o->nprec++] = 1;
+    return o->nprec ? 0 : -1;
+}
+
 static int parse_options(int argc, char **argv, options *o) {
-    *o = (options){{1, 2}, 2, {1, 16}, 2, 3, 0, 1, 2.0, NULL, NULL, NULL};
+    *o = (options){{1, 2}, 2, {1, 16}, 2, 3, 0, 1, 2.0, NULL, NULL, NULL, {0, 1}, 0};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--json") == 0) {
@@ -304,6 +333,8 @@ static int parse_options(int argc, char **argv, options *o) {
             if (cli_parse_int(a, v, 1, MAX_ROUNDS, &o->rounds)) return -1;
         } else if (strcmp(a, "--model") == 0) {
             o->model = v;
+        } else if (strcmp(a, "--precision") == 0) {
+            if (parse_precisions(v, o)) return -1;
         } else if (strcmp(a, "--python") == 0) {
             o->python = v;
         } else if (strcmp(a, "--torch-script") == 0) {
@@ -330,48 +361,69 @@ static int best_variant(const result *r) {
     return best;
 }
 
-static void print_results(const options *o, result res[MAX_LIST][MAX_LIST], const double *peak,
+static void print_results(const options *o, result all[MAX_PREC][MAX_LIST][MAX_LIST], const double *peak,
                           int have_torch) {
-    int bt = -1, bb = -1, tt = -1, tb = -1, tv = -1;
+    int bt = -1, bb = -1, bp = 0, tt = -1, tb = -1, tv = -1;
     for (int ti = 0; ti < o->nthreads; ti++) {
-        for (int bi = 0; bi < o->nbatches; bi++) {
-            result *r = &res[ti][bi];
-            double gflops = 2.0 * MACS_PER_FACE / (r->ours_med * 1e-3) * 1e-9;
-            int v = have_torch ? best_variant(r) : -1;
-            if (bt < 0 || r->ours_med < res[bt][bb].ours_med) bt = ti, bb = bi;
-            if (v >= 0 && (tv < 0 || r->torch_med[v] < res[tt][tb].torch_med[tv])) tt = ti, tb = bi, tv = v;
-            if (o->json) {
-                printf("{\"bench\": \"embed\", \"backend\": ");
-                cli_json_string(stdout, facenet_backend_name());
-                printf(", \"threads\": %d, \"batch\": %d, \"ms_per_face\": %.3f, \"gflops\": %.1f, "
-                       "\"fma_peak_gflops\": %.1f, \"fraction_of_peak\": %.3f",
-                       o->threads[ti], o->batches[bi], r->ours_med, gflops, peak[ti],
-                       peak[ti] > 0 ? gflops / peak[ti] : 0.0);
-                if (v >= 0) {
-                    printf(", \"torch_ms_per_face\": {");
-                    for (int k = 0; k < N_VARIANTS; k++)
-                        printf("%s\"%s\": %.3f", k ? ", " : "", VARIANTS[k], r->torch_med[k]);
-                    printf("}, \"speedup_vs_torch_best\": %.2f", r->torch_med[v] / r->ours_med);
+        for (int bi = 0; bi < o->nbatches; bi++)
+            for (int pi = 0; pi < o->nprec; pi++) {
+                result(*res)[MAX_LIST] = all[pi];
+                result *r = &res[ti][bi];
+                /* int8 against float32 of the same run, when both were timed. */
+                const double vs_f32 = pi > 0 && !o->int8[0] ? all[0][ti][bi].ours_med / r->ours_med : 0.0;
+                double gflops = 2.0 * MACS_PER_FACE / (r->ours_med * 1e-3) * 1e-9;
+                int v = have_torch ? best_variant(r) : -1;
+                if (bt < 0 || r->ours_med < all[bp][bt][bb].ours_med)
+                    bt = ti, bb = bi, bp = pi;
+                if (v >= 0 && (tv < 0 || r->torch_med[v] < res[tt][tb].torch_med[tv]))
+                    tt = ti, tb = bi, tv = v;
+                if (o->json) {
+                    printf("{\"bench\": \"embed\", \"backend\": ");
+                    cli_json_string(stdout, facenet_backend_name());
+                    printf(", \"precision\": \"%s\", \"threads\": %d, \"batch\": %d, \"ms_per_face\": %.3f, "
+                           "\"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"fraction_of_peak\": %.3f",
+                           prec_name(o->int8[pi]), o->threads[ti], o->batches[bi], r->ours_med, gflops, peak[ti],
+                           peak[ti] > 0 ? gflops / peak[ti] : 0.0);
+                    if (vs_f32 > 0)
+                        printf(", \"speedup_vs_f32\": %.2f", vs_f32);
+                    if (v >= 0) {
+                        printf(", \"torch_ms_per_face\": {");
+                        for (int k = 0; k < N_VARIANTS; k++)
+                            printf("%s\"%s\": %.3f", k ? ", " : "", VARIANTS[k], r->torch_med[k]);
+                        printf("}, \"speedup_vs_torch_best\": %.2f", r->torch_med[v] / r->ours_med);
+                    }
+                    printf("}\n");
+                } else {
+                    /* The FMA peak bounds float32 only: int8 rows get no "of peak". */
+                    printf("%5s %8d %6d %9.3f %8.1f %8.1f", prec_name(o->int8[pi]), o->threads[ti], o->batches[bi],
+                           r->ours_med, 1e3 / r->ours_med, gflops);
+                    if (o->int8[pi] || peak[ti] <= 0)
+                        printf(" %8s", "-");
+                    else
+                        printf(" %7.1f%%", 100.0 * gflops / peak[ti]);
+                    if (o->nprec > 1) {
+                        if (vs_f32 > 0)
+                            printf(" %6.2fx", vs_f32);
+                        else
+                            printf(" %7s", "");
+                    }
+                    if (v >= 0) {
+                        for (int k = 0; k < N_VARIANTS; k++)
+                            printf(" %10.3f", r->torch_med[k]);
+                        printf(" %8.2fx", r->torch_med[v] / r->ours_med);
+                    }
+                    printf("\n");
                 }
-                printf("}\n");
-            } else {
-                printf("%8d %6d %9.3f %8.1f %8.1f %7.1f%%", o->threads[ti], o->batches[bi], r->ours_med,
-                       1e3 / r->ours_med, gflops, peak[ti] > 0 ? 100.0 * gflops / peak[ti] : 0.0);
-                if (v >= 0) {
-                    for (int k = 0; k < N_VARIANTS; k++) printf(" %10.3f", r->torch_med[k]);
-                    printf(" %8.2fx", r->torch_med[v] / r->ours_med);
-                }
-                printf("\n");
             }
-        }
     }
     if (!o->json && bt >= 0) {
-        printf("best: %.3f ms/face (%d thread%s, batch %d)", res[bt][bb].ours_med, o->threads[bt],
-               o->threads[bt] == 1 ? "" : "s", o->batches[bb]);
+        const result(*res)[MAX_LIST] = all[0];
+        printf("best: %.3f ms/face (%s, %d thread%s, batch %d)", all[bp][bt][bb].ours_med, prec_name(o->int8[bp]),
+               o->threads[bt], o->threads[bt] == 1 ? "" : "s", o->batches[bb]);
         if (tv >= 0)
-            printf("; PyTorch's best %.3f (%s, %d thread%s, batch %d): %.2fx", res[tt][tb].torch_med[tv],
-                   VARIANTS[tv], o->threads[tt], o->threads[tt] == 1 ? "" : "s", o->batches[tb],
-                   res[tt][tb].torch_med[tv] / res[bt][bb].ours_med);
+            printf("; PyTorch's best %.3f (%s, %d thread%s, batch %d): %.2fx", res[tt][tb].torch_med[tv], VARIANTS[tv],
+                   o->threads[tt], o->threads[tt] == 1 ? "" : "s", o->batches[tb],
+                   res[tt][tb].torch_med[tv] / all[bp][bt][bb].ours_med);
         printf("\n");
     }
 }
@@ -391,9 +443,11 @@ static int bench_embed(int argc, char **argv) {
     for (int i = 0; i < o.nbatches; i++) maxb = o.batches[i] > maxb ? o.batches[i] : maxb;
     facenet_image *chips = calloc((size_t)maxb, sizeof *chips);
     float *out = malloc(sizeof(float) * FACENET_EMBEDDING_DIM * (size_t)maxb);
-    facenet_ctx *ctx[MAX_LIST] = {0};
-    facenet_session *sess[MAX_LIST] = {0};
-    static result res[MAX_LIST][MAX_LIST];
+    facenet_ctx *ctx[MAX_PREC][MAX_LIST] = {{0}};
+    facenet_session *sess[MAX_PREC][MAX_LIST] = {{0}};
+    static result res[MAX_PREC][MAX_LIST][MAX_LIST];
+    const int auto_prec = o.nprec == 0;
+    if (auto_prec) o.nprec = 2; /* int8 dropped below if the model has no calibration */
     double peak[MAX_LIST] = {0};
     torch_proc tp = {0};
     int have_torch = 0, status = chips && out ? CLI_OK : CLI_FAIL;
@@ -405,15 +459,25 @@ static int bench_embed(int argc, char **argv) {
         else
             synth_chip(&chips[i]);
     }
-    /* One context and session per thread count, kept for all rounds: the
-     * backend prepares its kernels once per session and batch size. */
-    for (int ti = 0; status == CLI_OK && ti < o.nthreads; ti++) {
-        if (!(ctx[ti] = cli_ctx(o.threads[ti])) ||
-            facenet_session_create(ctx[ti], model, &sess[ti]) != FACENET_OK) {
-            if (ctx[ti]) cli_error("bench", ctx[ti], FACENET_ERR_INTERNAL);
+    /* One context and session per precision and thread count, kept for all
+     * rounds: the backend prepares its kernels once per session and batch
+     * size. */
+    const char *no_int8 = NULL;
+    for (int pi = 0; status == CLI_OK && pi < o.nprec; pi++)
+        for (int ti = 0; status == CLI_OK && ti < o.nthreads; ti++) {
+            facenet_status st = FACENET_ERR_NO_MEMORY;
+            if (!(ctx[pi][ti] = cli_ctx_precision(o.threads[ti], o.int8[pi])) ||
+                (st = facenet_session_create(ctx[pi][ti], model, &sess[pi][ti])) == FACENET_OK)
+                continue;
+            if (auto_prec && o.int8[pi] && st == FACENET_ERR_UNSUPPORTED) {
+                no_int8 = "int8: not timed, the model carries no int8 calibration (facenet quantize)";
+                for (int k = 0; k <= ti; k++) facenet_ctx_free(ctx[pi][k]), ctx[pi][k] = NULL;
+                o.nprec = pi;
+                break;
+            }
+            if (ctx[pi][ti]) cli_error("bench", ctx[pi][ti], st);
             status = CLI_FAIL;
         }
-    }
     if (status != CLI_OK) goto done;
 
     const char *isa = "";
@@ -422,11 +486,16 @@ static int bench_embed(int argc, char **argv) {
         printf("embedding network %s, %s\n", facenet_model_architecture(model),
                facenet_model_meta(model, "model_id") ? facenet_model_meta(model, "model_id") : "");
         printf("backend: %s\n", facenet_backend_name());
+        if (no_int8) printf("%s\n", no_int8);
         printf("FMA peak (%s loop, measured):", isa);
         for (int ti = 0; ti < o.nthreads; ti++)
             printf("%s %d thread%s %.1f GFLOP/s", ti ? "," : "", o.threads[ti], o.threads[ti] == 1 ? "" : "s",
                    peak[ti]);
         printf("\n");
+    }
+    if (o.torch && o.int8[0]) {
+        o.torch = 0;
+        if (!o.json) printf("PyTorch: skipped (its check compares against float32: add f32 to --precision)\n");
     }
     if (o.torch) {
         char sbuf[PATH_MAX], why[PATH_MAX + 128] = "";
@@ -441,7 +510,7 @@ static int bench_embed(int argc, char **argv) {
             snprintf(why, sizeof why, "mkdtemp: %s", strerror(errno));
         } else {
             have_tmp = 1;
-            if (write_check(tmpdir, &chips[0], sess[0], chip_path, ref_path, sizeof chip_path))
+            if (write_check(tmpdir, &chips[0], sess[0][0], chip_path, ref_path, sizeof chip_path))
                 snprintf(why, sizeof why, "could not write the check files");
             else if (torch_start(&tp, python, script, model_path, chip_path, ref_path, why, sizeof why) == 0)
                 have_torch = 1;
@@ -459,7 +528,9 @@ static int bench_embed(int argc, char **argv) {
     if (!o.json) {
         printf("%d round%s, %s; medians of the rounds' medians\n", o.rounds, o.rounds == 1 ? "" : "s",
                have_torch ? "each running ours and then PyTorch per configuration" : "ours only");
-        printf("%8s %6s %9s %8s %8s %8s", "threads", "batch", "ms/face", "faces/s", "GFLOP/s", "of peak");
+        printf("%5s %8s %6s %9s %8s %8s %8s", "prec", "threads", "batch", "ms/face", "faces/s", "GFLOP/s",
+               "of peak");
+        if (o.nprec > 1) printf(" %7s", "vs f32");
         if (have_torch) {
             for (int v = 0; v < N_VARIANTS; v++) printf(" %10s", VARIANT_COLUMNS[v]);
             printf(" %9s", "speed-up");
@@ -469,21 +540,22 @@ static int bench_embed(int argc, char **argv) {
     fflush(stdout);
 
     /* Warm up every configuration (kernels are prepared on first use). */
-    for (int ti = 0; status == CLI_OK && ti < o.nthreads; ti++)
-        for (int bi = 0; status == CLI_OK && bi < o.nbatches; bi++)
-            if (facenet_embed_chips(sess[ti], chips, o.batches[bi], out, 0) != FACENET_OK) {
-                cli_error("bench", ctx[ti], FACENET_ERR_INTERNAL);
-                status = CLI_FAIL;
-            }
+    for (int pi = 0; pi < o.nprec; pi++)
+        for (int ti = 0; status == CLI_OK && ti < o.nthreads; ti++)
+            for (int bi = 0; status == CLI_OK && bi < o.nbatches; bi++)
+                if (facenet_embed_chips(sess[pi][ti], chips, o.batches[bi], out, 0) != FACENET_OK) {
+                    cli_error("bench", ctx[pi][ti], FACENET_ERR_INTERNAL);
+                    status = CLI_FAIL;
+                }
     const double slice = o.seconds / o.rounds;
     for (int r = 0; status == CLI_OK && r < o.rounds; r++)
         for (int ti = 0; status == CLI_OK && ti < o.nthreads; ti++)
             for (int bi = 0; status == CLI_OK && bi < o.nbatches; bi++) {
-                result *rs = &res[ti][bi];
-                if ((rs->ours[r] = time_ours(sess[ti], chips, o.batches[bi], out, slice)) < 0) {
-                    cli_error("bench", ctx[ti], FACENET_ERR_INTERNAL);
-                    status = CLI_FAIL;
-                }
+                for (int pi = 0; status == CLI_OK && pi < o.nprec; pi++)
+                    if ((res[pi][ti][bi].ours[r] = time_ours(sess[pi][ti], chips, o.batches[bi], out, slice)) < 0) {
+                        cli_error("bench", ctx[pi][ti], FACENET_ERR_INTERNAL);
+                        status = CLI_FAIL;
+                    }
                 double ms[N_VARIANTS];
                 for (int v = 0; v < N_VARIANTS; v++) ms[v] = -1;
                 if (have_torch && torch_time(&tp, o.threads[ti], o.batches[bi], slice, ms) != 0) {
@@ -491,35 +563,42 @@ static int bench_embed(int argc, char **argv) {
                     torch_stop(&tp);
                     have_torch = 0;
                 }
-                for (int v = 0; v < N_VARIANTS; v++) rs->torch[v][r] = ms[v];
+                for (int pi = 0; pi < o.nprec; pi++)
+                    for (int v = 0; v < N_VARIANTS; v++) res[pi][ti][bi].torch[v][r] = ms[v];
             }
-    if (status != CLI_OK) goto done;
-    for (int ti = 0; ti < o.nthreads; ti++)
-        for (int bi = 0; bi < o.nbatches; bi++) {
-            result *rs = &res[ti][bi];
-            double tmp[MAX_ROUNDS];
-            for (int r = 0; r < o.rounds; r++) tmp[r] = rs->ours[r] * 1e3;
-            rs->ours_med = cli_median(tmp, o.rounds);
-            for (int v = 0; v < N_VARIANTS; v++) {
-                int n = 0;
+    if (status != CLI_OK)
+        goto done;
+    for (int pi = 0; pi < o.nprec; pi++)
+        for (int ti = 0; ti < o.nthreads; ti++)
+            for (int bi = 0; bi < o.nbatches; bi++) {
+                result *rs = &res[pi][ti][bi];
+                double tmp[MAX_ROUNDS];
                 for (int r = 0; r < o.rounds; r++)
-                    if (rs->torch[v][r] > 0) tmp[n++] = rs->torch[v][r];
-                rs->torch_med[v] = n ? cli_median(tmp, n) : -1;
+                    tmp[r] = rs->ours[r] * 1e3;
+                rs->ours_med = cli_median(tmp, o.rounds);
+                for (int v = 0; v < N_VARIANTS; v++) {
+                    int n = 0;
+                    for (int r = 0; r < o.rounds; r++)
+                        if (rs->torch[v][r] > 0)
+                            tmp[n++] = rs->torch[v][r];
+                    rs->torch_med[v] = n ? cli_median(tmp, n) : -1;
+                }
             }
-        }
     print_results(&o, res, peak, have_torch);
 
 done:
-    if (tp.pid > 0) torch_stop(&tp);
+    if (tp.pid > 0)
+        torch_stop(&tp);
     if (have_tmp) {
         unlink(chip_path);
         unlink(ref_path);
         rmdir(tmpdir);
     }
-    for (int ti = 0; ti < o.nthreads; ti++) {
-        facenet_session_free(sess[ti]);
-        facenet_ctx_free(ctx[ti]);
-    }
+    for (int pi = 0; pi < MAX_PREC; pi++)
+        for (int ti = 0; ti < o.nthreads; ti++) {
+            facenet_session_free(sess[pi][ti]);
+            facenet_ctx_free(ctx[pi][ti]);
+        }
     for (int i = 0; chips && i < maxb; i++) facenet_image_free(&chips[i]);
     free(chips);
     free(out);

@@ -9,7 +9,7 @@
 
 static const char USAGE[] =
     "usage: facenet embed [OPTIONS] PHOTO...\n"
-    "       facenet embed --chip [--raw] [--model PATH] [--threads N] IMAGE...\n"
+    "       facenet embed --chip [--raw] [--model PATH] [--threads N] [--int8] IMAGE...\n"
     "\n"
     "Print the 128-d embedding of every face in each photo, one JSON object per face:\n"
     "  {\"file\": \"p.jpg\", \"face\": 0, \"box\": {...}, \"score\": s, \"embedding\": [...]}\n"
@@ -27,10 +27,11 @@ static const char TAIL[] =
 #define BATCH 16
 
 static int embed_chips(const cli_common *com, unsigned flags, char **files, int nfiles) {
-    facenet_ctx *ctx = cli_ctx(com->threads);
+    facenet_ctx *ctx = cli_ctx_precision(com->threads, com->int8);
     facenet_model *model = ctx ? cli_load_model(ctx, com->model, CLI_EMBEDDING_MODEL) : NULL;
     facenet_session *s = NULL;
-    if (model && facenet_session_create(ctx, model, &s) != FACENET_OK) cli_error("embed", ctx, FACENET_ERR_NO_MEMORY);
+    facenet_status sst = model ? facenet_session_create(ctx, model, &s) : FACENET_OK;
+    if (sst != FACENET_OK) cli_error("embed", ctx, sst);
     int status = s ? CLI_OK : CLI_FAIL;
     const int dim = s ? facenet_model_embedding_dim(model) : 0;
     facenet_image imgs[BATCH];

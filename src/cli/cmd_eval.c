@@ -404,10 +404,14 @@ static int cache_key(const eval_opts *o, const worker *w, char *key, size_t cap)
                      CACHE_KEY_VERSION
                      "; data=%s; emb=%s; det=%s; lmk=%s; min_score=%.6g; max_faces=%d; iou=%.6g; "
                      "tiny_size=%d; closeup=%d; align=%s; padding=%.4g; vectors=raw+mirror; subject=nearest<%.2f; "
-                     "fallback=center%.2f",
+                     "fallback=center%.2f%s",
                      real, emb, det, lmk, (double)p->min_score, p->max_faces, (double)p->iou,
                      p->tiny_input_size, p->closeup, p->align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity",
-                     p->align == FACENET_ALIGN_FACEAPI ? 0.0 : (double)p->align_padding, SUBJECT_MAX_OFFSET, FALLBACK_FRACTION);
+                     p->align == FACENET_ALIGN_FACEAPI ? 0.0 : (double)p->align_padding, SUBJECT_MAX_OFFSET, FALLBACK_FRACTION,
+                     /* int8 embeddings differ from float32 ones of the same file (whose
+                      * digest, in emb, covers the calibration): a key of their own. The
+                      * float32 key is unchanged, so existing caches stay valid. */
+                     po->com.int8 ? "; precision=int8" : "");
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -642,8 +646,9 @@ static void print_text(const eval_opts *o, const summary *s, const pair_set *tes
         if (run->jobs[i].entry.flags == FACENET_EVAL_FALLBACK)
             printf("%s%s", shown++ ? ", " : "                ", run->jobs[i].name);
     if (shown) printf("%s\n", s->no_face > shown ? ", ..." : "");
-    printf("embedding       %s%s%s, %s detector, %s landmarks, %s alignment\n", s->model_id,
-           o->flip ? " + flip" : "", o->raw ? " (raw vectors)" : "", o->pipe.detector, o->pipe.landmarks,
+    printf("embedding       %s%s%s%s, %s detector, %s landmarks, %s alignment\n", s->model_id,
+           o->pipe.com.int8 ? " int8" : "", o->flip ? " + flip" : "", o->raw ? " (raw vectors)" : "",
+           o->pipe.detector, o->pipe.landmarks,
            o->pipe.params.align == FACENET_ALIGN_FACEAPI ? "face-api" : "similarity");
     if (s->cache_path)
         printf("cache           %s: %d images from the cache, %d embedded now\n", s->cache_path,

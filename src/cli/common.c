@@ -21,6 +21,10 @@ int cli_parse_int(const char *opt, const char *s, int lo, int hi, int *out) {
 
 int cli_common_option(cli_common *c, int argc, char **argv, int *i) {
     const char *a = argv[*i];
+    if (strcmp(a, "--int8") == 0) {
+        c->int8 = 1;
+        return 1;
+    }
     if (strcmp(a, "--model") == 0 || strcmp(a, "--threads") == 0) {
         if (*i + 1 >= argc) {
             fprintf(stderr, "facenet: %s needs a value\n", a);
@@ -36,9 +40,12 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i) {
     return 0;
 }
 
-facenet_ctx *cli_ctx(int threads) {
+facenet_ctx *cli_ctx(int threads) { return cli_ctx_precision(threads, 0); }
+
+facenet_ctx *cli_ctx_precision(int threads, int int8) {
     facenet_ctx_params p = facenet_ctx_default_params();
     p.n_threads = threads;
+    p.precision = int8 ? FACENET_PRECISION_INT8 : FACENET_PRECISION_F32;
     facenet_ctx *ctx = NULL;
     facenet_status st = facenet_ctx_create(&p, &ctx);
     if (st != FACENET_OK) {

@@ -9,7 +9,8 @@
 const char *cli_argv0 = "facenet";
 
 static const cli_command *const COMMANDS[] = {&cli_cmd_detect, &cli_cmd_embed, &cli_cmd_compare,
-                                              &cli_cmd_align,  &cli_cmd_convert, &cli_cmd_bench, &cli_cmd_eval, &cli_cmd_train};
+                                              &cli_cmd_align,  &cli_cmd_convert, &cli_cmd_bench, &cli_cmd_eval, &cli_cmd_train,
+                                              &cli_cmd_quantize};
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
 static const cli_command *find(const char *name) {

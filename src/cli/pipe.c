@@ -27,6 +27,8 @@ const char CLI_PIPE_OPTIONS[] =
     "  --padding P             similarity alignment: margin around the face as a fraction of\n"
     "                          its size on each side (default 0.25, the network's training framing)\n"
     "  --model PATH            the embedding model (default dlib_resnet29.safetensors)\n"
+    "  --int8                  run the embedding network in int8 (a model calibrated by\n"
+    "                          `facenet quantize`; docs/performance.md)\n"
     "  --detector-model PATH, --landmark-model PATH   explicit detector and landmark models\n"
     "  --threads N             worker threads (default: all cores)\n";
 
@@ -127,7 +129,7 @@ int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
 
 int cli_pipe_open(cli_pipe *p, const cli_pipe_opts *o, int embed) {
     memset(p, 0, sizeof *p);
-    p->ctx = cli_ctx(o->com.threads);
+    p->ctx = cli_ctx_precision(o->com.threads, o->com.int8);
     if (!p->ctx) return -1;
     const int tiny = strcmp(o->detector, "tiny") == 0;
     p->det = cli_load_model(p->ctx, o->det_model,

@@ -69,6 +69,34 @@ if [ -f "$models/dlib_resnet29.safetensors" ]; then
     head -c 100000 "$models/dlib_resnet29.safetensors" >"$tmp/cut.safetensors"
     expect 1 "past|end|size|offset" "$cli" embed --chip --model "$tmp/cut.safetensors" "$src/tests/data/image/color.ppm"
 fi
+# int8: a model without calibration, calibration without chips, and a
+# calibration tensor that is not a range.
+expect 2 "is required" "$cli" quantize --chip x.png
+expect 2 "percentile" "$cli" quantize --out "$tmp/q.safetensors" --percentile 20 x.png
+if [ -f "$models/dlib_resnet29.safetensors" ]; then
+    m=(--model "$models/dlib_resnet29.safetensors")
+    expect 1 "no int8 calibration.*facenet quantize" "$cli" embed --chip --int8 "${m[@]}" "$src/tests/data/image/color.ppm"
+    expect 1 "no such file or folder" "$cli" quantize --chip "${m[@]}" --out "$tmp/q.safetensors" "$tmp/no-such-folder-or-image"
+    expect 1 "names no int8 value" "$cli" quantize --chip "${m[@]}" --float32 bogus --out "$tmp/q.safetensors" \
+        "$src/tests/data/image/color.ppm"
+    # A calibrated copy whose range for the input is NaN: the file is
+    # refused with the tensor's name, in float32 as in int8.
+    if "$cli" quantize --chip "${m[@]}" --out "$tmp/q.safetensors" "$src/tests/data/image/color.ppm" 2>/dev/null &&
+        python3 - "$tmp/q.safetensors" "$tmp/nan.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+off = 8 + n + h["int8/input"]["data_offsets"][0]
+open(sys.argv[2], "wb").write(b[:off] + struct.pack("<f", float("nan")) + b[off + 4:])
+PY
+    then
+        expect 1 "int8/input" "$cli" embed --chip --int8 --model "$tmp/nan.safetensors" "$src/tests/data/image/color.ppm"
+        expect 1 "int8/input" "$cli" embed --chip --model "$tmp/nan.safetensors" "$src/tests/data/image/color.ppm"
+    else
+        echo "SKIP: the NaN calibration case needs python3"
+    fi
+fi
 # The wrong kind of model for the job.
 if [ -f "$models/tiny_face_detector.safetensors" ]; then
     expect 1 "not an embedding|not one this library runs" "$cli" embed --chip \
