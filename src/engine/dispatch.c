@@ -111,5 +111,8 @@ void fn_parallel_for(const fn_exec *ex, int n, int grain, fn_range_fn fn, void *
     int chunk = (n + threads * 4 - 1) / (threads * 4);
     if (chunk < grain) chunk = grain;
     range_job j = {fn, arg, n, chunk};
-    fn_pool_run(pool, (n + chunk - 1) / chunk, range_task, &j);
+    const int n_tasks = (n + chunk - 1) / chunk;
+    const fn_backend *be = ex->backend;
+    if (be && be->parallel && be->parallel(ex, n_tasks, range_task, &j) == 0) return;
+    fn_pool_run(pool, n_tasks, range_task, &j);
 }

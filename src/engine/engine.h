@@ -110,6 +110,11 @@ struct fn_backend {
                             fn_padding pad, fn_tensor *dx);
     int (*avgpool_backward)(const fn_exec *ex, const fn_tensor *dy, int k, int stride, fn_padding pad,
                             fn_tensor *dx);
+    /* fn_parallel_for's tasks on the backend's own threads, when its
+     * kernels run on a thread team of their own (oneDNN's OpenMP): then one
+     * team, not two, shares the cores. 0 when all n_tasks tasks ran;
+     * nonzero declines, and the exec's pool runs them. */
+    int (*parallel)(const fn_exec *ex, int n_tasks, fn_task_fn task, void *arg);
 };
 
 extern const fn_backend fn_backend_ref;

@@ -62,6 +62,18 @@ typedef struct fn_dnnl_threads {
 int fn_dnnl_threads_enter(const fn_exec *ex, fn_dnnl_threads *t); /* returns the count */
 void fn_dnnl_threads_leave(const fn_dnnl_threads *t);
 
+/* Is the machine so busy that a team of threads would wait on each other?
+ * Every primitive is a fork-join of the OpenMP team, so a team of two needs
+ * both threads on a core at once, dozens of times per network pass; when
+ * other work keeps the cores busy, each join waits for a descheduled
+ * thread (the SSD took 855 ms at two threads against 113 ms at one, with 14
+ * runnable processes on two cores: docs/performance.md). So graphs and
+ * training convolutions run on one thread, and parallel loops on the
+ * exec's pool, while the one-minute load average exceeds the CPU count by
+ * more than half a CPU, as OpenMP's own dynamic mode would judge it.
+ * FACENET_THREADS_ADAPT=0 keeps the context's count whatever the load. */
+int fn_dnnl_machine_busy(void);
+
 /* TF padding as oneDNN's explicit left and right padding. */
 void fn_dnnl_padding(int in, int k, int stride, fn_padding pad, int *out, dnnl_dim_t *left,
                      dnnl_dim_t *right);

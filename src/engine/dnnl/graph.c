@@ -47,21 +47,13 @@
  * activation memory of its own and the arena's reuse applies; the memory
  * objects get their addresses then (dnnl_memory_set_data_handle is cheap).
  *
- * Threads on a busy machine: every primitive is a fork-join of the OpenMP
- * team, so a team of two needs both threads on a core at once, some sixty
- * times per SSD pass. When other work keeps the cores busy, each of those
- * joins waits for a descheduled thread: the SSD took 855 ms at two threads
- * against 113 ms at one, with 14 runnable processes on two cores (docs/
- * performance.md). So a graph runs on one thread while the machine's
- * one-minute load average exceeds its CPU count by more than half a CPU,
- * as OpenMP's own dynamic mode would judge it (FACENET_THREADS_ADAPT=0
- * keeps the context's count whatever the load).
+ * Threads on a busy machine: a graph runs on one thread while
+ * fn_dnnl_machine_busy() says the cores are taken (backend.c).
  */
 #include <limits.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/dnnl/dnnl_backend.h"
 
@@ -923,21 +915,12 @@ static int plan_exec(fn_dnnl_state *st, const fn_dnnl_plan *p, unsigned char *ba
     return OK(dnnl_stream_wait(st->stream)) ? 0 : -1;
 }
 
-/* Is the machine so busy that a team of threads would wait on each other? */
-static int machine_busy(void) {
-    const char *env = getenv("FACENET_THREADS_ADAPT");
-    double load;
-    if ((env && strcmp(env, "0") == 0) || getloadavg(&load, 1) != 1) return 0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    return cpus > 0 && load > (double)cpus + 0.5;
-}
-
 int fn_dnnl_graph_run(const fn_exec *ex, const fn_graph *g, const fn_tensor *x, fn_tensor *ys) {
     fn_dnnl_state *st = ex->backend_state;
     if (!st || !ex->arena) return -1;
     fn_dnnl_threads t;
     int threads = fn_dnnl_threads_enter(ex, &t);
-    if (threads > 1 && machine_busy()) omp_set_num_threads(threads = 1);
+    if (threads > 1 && fn_dnnl_machine_busy()) omp_set_num_threads(threads = 1);
     const fn_dnnl_plan *p = plan_get(st, g, x->n, threads);
     unsigned char *base =
         p && !p->failed ? (unsigned char *)fn_arena_floats(ex->arena, p->total / sizeof(float) + 1) : NULL;

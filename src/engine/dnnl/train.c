@@ -21,7 +21,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "engine/backward.h"
 #include "engine/dnnl/dnnl_backend.h"
@@ -243,19 +242,12 @@ static tconv *layer(const fn_exec *ex, const fn_conv_desc *d, int n, int h, int 
 }
 
 /* The thread count for a call, set as fn_dnnl_threads_enter does, but one
- * while the machine is busier than its cores (the one-minute load average
- * over the CPU count by more than half a CPU), as graphs run (graph.c): a
- * team's fork-joins then wait on descheduled threads. Measured here with
- * 7-14 runnable processes on 2 cores, a ResNet-29 training step at batch 48
- * took 2.3-3.0 s on two threads and 1.6-1.8 s on one. FACENET_THREADS_ADAPT=0
- * keeps the context's count. */
+ * while fn_dnnl_machine_busy(), as graphs run. Measured here with 7-14
+ * runnable processes on 2 cores, a ResNet-29 training step at batch 48 took
+ * 2.3-3.0 s on two threads and 1.6-1.8 s on one. */
 static int threads_enter(const fn_exec *ex, fn_dnnl_threads *th) {
     int n = fn_dnnl_threads_enter(ex, th);
-    const char *adapt = getenv("FACENET_THREADS_ADAPT");
-    double load;
-    if (n > 1 && !(adapt && strcmp(adapt, "0") == 0) && getloadavg(&load, 1) == 1 &&
-        load > (double)sysconf(_SC_NPROCESSORS_ONLN) + 0.5)
-        omp_set_num_threads(n = 1);
+    if (n > 1 && fn_dnnl_machine_busy()) omp_set_num_threads(n = 1);
     return n;
 }
 
