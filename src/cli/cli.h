@@ -60,6 +60,13 @@ void cli_format_duration(double s, char *buf, size_t cap);
  * explicit_path if given and readable, else rel under the current folder,
  * else beside the executable (EXE_DIR/../rel, in buf); NULL if none. */
 const char *cli_find_tool(const char *explicit_path, const char *rel, char *buf, size_t cap);
+/* The first Python that imports torch and numpy: explicit_python (and no
+ * other if it is given), $FACENET_PYTHON, python3, then Debian's
+ * /usr/bin/python3 (a pyenv or venv python3 first on PATH often lacks the
+ * packages Debian's python3-torch installs); NULL if none. */
+const char *cli_find_python(const char *explicit_python);
+/* The number after "key": in a line of JSON, or -1 if absent. */
+double cli_json_number(const char *line, const char *key);
 /* The median of n > 0 values (sorts v). */
 double cli_median(double *v, int n);
 /* Print "facenet CMD: <ctx error or status>" to stderr. */
@@ -109,6 +116,8 @@ int cli_pipe_args(cli_pipe_opts *o, int argc, char **argv, const char *cmd, cli_
                   int need_files, char ***files, int *nfiles);
 /* `facenet bench detect` (bench_detect.c). */
 int cli_bench_detect(int argc, char **argv);
+/* `facenet bench train` (bench_train.c); argv[1] is "train". */
+int cli_bench_train(int argc, char **argv);
 /* A file name without folder and extension ("dir/p.jpg" -> "p"). */
 const char *cli_stem(const char *path, char *buf, size_t cap);
 /* The JSON members of a face (no braces). */

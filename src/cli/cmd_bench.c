@@ -67,7 +67,22 @@ static const char USAGE[] = "usage: facenet bench embed [OPTIONS]\n"
                             "  --node PATH          the Node.js to run it with (default: node)\n"
                             "  --faceapi-script P   its script (default: tools/parity/bench.mjs under the\n"
                             "                       current directory or beside the executable)\n"
-                            "  --json               one JSON object per photo instead of a table\n";
+                            "  --json               one JSON object per photo instead of a table\n"
+                            "\n"
+                            "usage: facenet bench train [OPTIONS]\n"
+                            "\n"
+                            "Time the training step (forward with batch statistics, triplet loss, backward,\n"
+                            "SGD update) on random chips: milliseconds per step and faces per second; and,\n"
+                            "in the same run, the same step in PyTorch when python3 with torch and numpy is\n"
+                            "available (tools/bench/torch_train_step.py), with the ratio.\n"
+                            "\n"
+                            "  --arch A           resnet29 (default) or small (PyTorch: resnet29 only)\n"
+                            "  --batch N          faces per step (default 48)\n"
+                            "  --threads N        threads (default: all cores)\n"
+                            "  --seconds S        time per round and engine (default 8)\n"
+                            "  --rounds N         rounds, each running ours and then PyTorch (default 3)\n"
+                            "  --no-torch, --python PATH, --torch-script P   as for bench embed\n"
+                            "  --json             one JSON object instead of a table\n";
 
 #define MACS_PER_FACE 270886912.0 /* 270,854,144 conv + 32,768 fc */
 #define MAX_LIST 8
@@ -130,52 +145,6 @@ typedef struct torch_proc {
     char version[64];
     double check_diff; /* max |torch - ours| on the test chip, -1 if unknown */
 } torch_proc;
-
-/* Run argv with stdin/stdout/stderr on /dev/null; its exit status, or -1. */
-static int run_quiet(char *const argv[]) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        FILE *null = fopen("/dev/null", "r+");
-        if (null) {
-            dup2(fileno(null), 0);
-            dup2(fileno(null), 1);
-            dup2(fileno(null), 2);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* The first Python that imports torch and numpy, or NULL. */
-static const char *find_python(const char *explicit_python) {
-    const char *env = getenv("FACENET_PYTHON");
-    /* A pyenv or venv python3 first on PATH often lacks the packages that
-     * Debian's python3-torch puts under its own interpreter. */
-    const char *cands[4] = {explicit_python, env && *env ? env : NULL, "python3", "/usr/bin/python3"};
-    for (int i = 0; i < 4; i++) {
-        if (!cands[i]) continue;
-        char *argv[] = {(char *)cands[i], "-c", "import torch, numpy", NULL};
-        if (run_quiet(argv) == 0) return cands[i];
-        if (i == 0) return NULL; /* an explicit choice is not second-guessed */
-    }
-    return NULL;
-}
-
-/* The number after "key": in a JSON line, or -1 if absent. */
-static double json_number(const char *line, const char *key) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(line, pat);
-    if (!p) return -1;
-    char *end;
-    double v = strtod(p + strlen(pat), &end);
-    return end == p + strlen(pat) ? -1 : v;
-}
 
 static void torch_stop(torch_proc *tp) {
     if (tp->to) {
@@ -243,7 +212,7 @@ static int torch_start(torch_proc *tp, const char *python, const char *script, c
     }
     const char *v = strstr(line, "\"torch\": \"");
     if (v) snprintf(tp->version, sizeof tp->version, "%.*s", (int)strcspn(v + 10, "\""), v + 10);
-    tp->check_diff = json_number(line, "max_abs_diff");
+    tp->check_diff = cli_json_number(line, "max_abs_diff");
     return 0;
 }
 
@@ -253,7 +222,7 @@ static int torch_time(torch_proc *tp, int threads, int batch, double seconds, do
     fprintf(tp->to, "{\"threads\": %d, \"batch\": %d, \"seconds\": %.3f}\n", threads, batch, seconds);
     fflush(tp->to);
     if (!fgets(line, sizeof line, tp->from)) return -1;
-    for (int v = 0; v < N_VARIANTS; v++) ms[v] = json_number(line, VARIANTS[v]);
+    for (int v = 0; v < N_VARIANTS; v++) ms[v] = cli_json_number(line, VARIANTS[v]);
     return 0;
 }
 
@@ -499,7 +468,7 @@ static int bench_embed(int argc, char **argv) {
     }
     if (o.torch) {
         char sbuf[PATH_MAX], why[PATH_MAX + 128] = "";
-        const char *python = find_python(o.python);
+        const char *python = cli_find_python(o.python);
         const char *script = cli_find_tool(o.script, "tools/bench/torch_resnet29.py", sbuf, sizeof sbuf);
         if (!python) {
             snprintf(why, sizeof why,
@@ -614,8 +583,9 @@ static int run(int argc, char **argv) {
     }
     if (strcmp(argv[1], "embed") == 0) return bench_embed(argc, argv);
     if (strcmp(argv[1], "detect") == 0) return cli_bench_detect(argc - 1, argv + 1);
+    if (strcmp(argv[1], "train") == 0) return cli_bench_train(argc, argv);
     fprintf(stderr, "facenet bench: unknown benchmark '%s'\n%s", argv[1], USAGE);
     return CLI_USAGE;
 }
 
-const cli_command cli_cmd_bench = {"bench", "measure speed (bench embed)", USAGE, 0, NULL, run};
+const cli_command cli_cmd_bench = {"bench", "measure speed (bench embed, detect, train)", USAGE, 0, NULL, run};

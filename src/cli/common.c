@@ -3,6 +3,8 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -165,4 +167,48 @@ void cli_format_duration(double s, char *buf, size_t cap) {
         snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
     else
         snprintf(buf, cap, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* Run argv with stdin/stdout/stderr on /dev/null; its exit status, or -1. */
+static int run_quiet(char *const argv[]) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        FILE *null = fopen("/dev/null", "r+");
+        if (null) {
+            dup2(fileno(null), 0);
+            dup2(fileno(null), 1);
+            dup2(fileno(null), 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+const char *cli_find_python(const char *explicit_python) {
+    const char *env = getenv("FACENET_PYTHON");
+    /* A pyenv or venv python3 first on PATH often lacks the packages that
+     * Debian's python3-torch puts under its own interpreter. */
+    const char *cands[4] = {explicit_python, env && *env ? env : NULL, "python3", "/usr/bin/python3"};
+    for (int i = 0; i < 4; i++) {
+        if (!cands[i]) continue;
+        char *argv[] = {(char *)cands[i], "-c", "import torch, numpy", NULL};
+        if (run_quiet(argv) == 0) return cands[i];
+        if (i == 0) return NULL; /* an explicit choice is not second-guessed */
+    }
+    return NULL;
+}
+
+double cli_json_number(const char *line, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p) return -1;
+    char *end;
+    double v = strtod(p + strlen(pat), &end);
+    return end == p + strlen(pat) ? -1 : v;
 }

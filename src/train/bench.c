@@ -1,7 +1,9 @@
 /*
- * bench.c - timing the training step (fn_train_bench, train.h): the same
- * work as a trainer's step on random data, so that the engine's training
- * path can be measured against another framework on the same network.
+ * bench.c - timing the training step (facenet_train_bench, facenet.h): the
+ * same work as a trainer's step on random data, so that the engine's
+ * training path can be measured against another framework on the same
+ * network (`facenet bench train` runs tools/bench/torch_train_step.py, the
+ * same step in PyTorch, in the same run).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +25,12 @@ static int cmp_double(const void *a, const void *b) {
 
 #define MAX_STEPS 1000
 
-int fn_train_bench(const char *arch, int batch, int threads, double seconds, fn_train_bench_result *r,
-                   fn_error *e) {
-    if (batch < 2 || threads < 1 || !r)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_train_bench: batch >= 2 and threads >= 1"), -1;
-    memset(r, 0, sizeof *r);
+static int bench(facenet_ctx *ctx, const char *arch, int batch, double seconds, facenet_train_bench_result *r,
+                 fn_error *e) {
     fn_tnet *net = fn_tnet_create(arch, 1, e);
     if (!net) return -1;
     const int s = fn_tnet_input_size(net), dim = fn_tnet_dim(net);
-    fn_pool *pool = threads > 1 ? fn_pool_create(threads) : NULL;
+    fn_pool *pool = ctx->pool;
     fn_arena arena = {0};
     fn_exec ex;
     fn_exec_init(&ex, fn_backend_default(), pool, &arena);
@@ -42,7 +41,7 @@ int fn_train_bench(const char *arch, int batch, int threads, double seconds, fn_
     int *labels = malloc(sizeof(int) * batch);
     double *ms = malloc(sizeof(double) * MAX_STEPS * 4);
     int rc = -1;
-    if (!opt || !x || !emb || !d || !labels || !ms || (threads > 1 && !pool)) {
+    if (!opt || !x || !emb || !d || !labels || !ms) {
         if (opt) fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
         goto done;
     }
@@ -90,7 +89,20 @@ done:
     fn_optim_free(opt);
     fn_exec_release(&ex);
     fn_arena_free(&arena);
-    fn_pool_free(pool);
     fn_tnet_free(net);
     return rc;
+}
+
+facenet_status facenet_train_bench(facenet_ctx *ctx, const char *arch, int batch, double seconds,
+                                   facenet_train_bench_result *out) {
+    fn_error e;
+    fn_error_clear(&e);
+    if (!ctx || !out || batch < 2 || batch > 4096 || !(seconds >= 0.0 && seconds <= 3600.0)) {
+        fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT,
+                "facenet_train_bench: a context, an output, a batch of 2 to 4096 and 0 to 3600 seconds");
+        return ctx ? fn_ctx_report(ctx, &e) : e.status;
+    }
+    memset(out, 0, sizeof *out);
+    bench(ctx, arch ? arch : "resnet29", batch, seconds, out, &e);
+    return fn_ctx_report(ctx, &e);
 }

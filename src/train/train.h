@@ -157,23 +157,4 @@ float fn_optim_step(fn_optim *o, float lr);
 int fn_optim_n_state(const fn_optim *o);
 fn_param *fn_optim_state(fn_optim *o, int i);
 
-/* ------------------------------------------------------------ benchmark */
-
-/* What fn_train_bench measured: milliseconds per training step (forward,
- * triplet loss, backward, optimizer update) over `steps` timed steps, and
- * the median step's parts. */
-typedef struct fn_train_bench_result {
-    double ms_median, ms_min;
-    double ms_forward, ms_backward, ms_update; /* of the median step */
-    int steps;
-} fn_train_bench_result;
-
-/* Time training steps of a fresh network of arch (batch norm with batch
- * statistics, SGD with momentum, hardest-negative triplets over a P x 3
- * batch of random chips) on `threads` threads and the default backend, for
- * about `seconds` after two warm-up steps (3 steps at least): for `facenet
- * bench train`. 0, or -1 with e set. */
-int fn_train_bench(const char *arch, int batch, int threads, double seconds, fn_train_bench_result *r,
-                   fn_error *e);
-
 #endif /* FN_TRAIN_H */

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """torch_train_step.py - one training step of the face embedding network
 (dlib's ResNet-29 as facenet trains it) in PyTorch, timed, for comparison
-with facenet's own training step (fn_train_bench; tools/bench/train_step.c).
+with facenet's own training step (facenet_train_bench), which `facenet
+bench train` runs in the same run as this script.
 
 The network is the one src/train/net.c builds for "resnet29": every
 convolution without bias, then batch norm (batch statistics, as in
