@@ -47,22 +47,13 @@ facenet_status fn_embed_batch(const facenet_model *m, const fn_exec *ex, const f
             if (fn_to_input(ex, &chips[start + i], size, 1, &norm, in + (size_t)i * plane))
                 return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory preparing chip %d", start + i);
         /* The mirror images follow the chips: row nb + i is chip i mirrored. */
-        for (int i = 0; flip && i < nb; i++)
-            for (int y = 0; y < size; y++) {
-                const float *s = in + (size_t)i * plane + (size_t)y * size * 3;
-                float *d = in + (size_t)(nb + i) * plane + (size_t)y * size * 3;
-                for (int x = 0; x < size; x++) memcpy(d + (size_t)(size - 1 - x) * 3, s + (size_t)x * 3, 3 * sizeof(float));
-            }
+        if (flip) fn_mirror_inputs(in, nb, size);
         fn_tensor x = fn_tensor_make(rows, size, size, 3, in);
         facenet_status st = fn_embedding_forward(m, ex, &x, o, e);
         if (st != FACENET_OK) return st;
         if (!raw) fn_l2_normalize(o, rows, dim, 1e-12f);
         if (!flip) continue;
-        float *dst = out + (size_t)start * dim;
-        for (int i = 0; i < nb; i++)
-            for (int k = 0; k < dim; k++)
-                dst[(size_t)i * dim + k] = 0.5f * (o[(size_t)i * dim + k] + o[(size_t)(nb + i) * dim + k]);
-        if (!raw) fn_l2_normalize(dst, nb, dim, 1e-12f);
+        fn_mirror_merge(o, nb, dim, raw, out + (size_t)start * dim);
     }
     fn_arena_reset(ex->arena);
     return FACENET_OK;

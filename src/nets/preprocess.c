@@ -119,3 +119,20 @@ int fn_to_input(const fn_exec *ex, const facenet_image *img, int size, int cente
                 float *dst) {
     return fn_to_input_rect(ex, img, 0, 0, img->width, img->height, size, center, norm, dst);
 }
+
+void fn_mirror_inputs(float *x, int nb, int size) {
+    const size_t plane = (size_t)size * size * 3;
+    for (int i = 0; i < nb; i++)
+        for (int y = 0; y < size; y++) {
+            const float *s = x + (size_t)i * plane + (size_t)y * size * 3;
+            float *d = x + (size_t)(nb + i) * plane + (size_t)y * size * 3;
+            for (int k = 0; k < size; k++) memcpy(d + (size_t)(size - 1 - k) * 3, s + (size_t)k * 3, 3 * sizeof(float));
+        }
+}
+
+void fn_mirror_merge(const float *emb, int nb, int dim, int raw, float *out) {
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < dim; k++)
+            out[(size_t)i * dim + k] = 0.5f * (emb[(size_t)i * dim + k] + emb[(size_t)(nb + i) * dim + k]);
+    if (!raw) fn_l2_normalize(out, nb, dim, 1e-12f);
+}

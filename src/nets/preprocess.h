@@ -27,4 +27,13 @@ int fn_to_input(const fn_exec *ex, const facenet_image *img, int size, int cente
 int fn_to_input_rect(const fn_exec *ex, const facenet_image *img, int rx, int ry, int rw, int rh, int size,
                      int center, const fn_norm *norm, float *dst);
 
+/* Test-time mirroring (FACENET_EMBED_FLIP), shared by the embedding API and
+ * the trainer's validation so that both score the same vectors.
+ * fn_mirror_inputs: rows nb .. 2nb-1 of x (NHWC, size x size x 3 each)
+ * become the mirror images of rows 0 .. nb-1. fn_mirror_merge: out row i =
+ * the mean of emb rows i and nb + i (dim floats each), back on the unit
+ * sphere unless raw. */
+void fn_mirror_inputs(float *x, int nb, int size);
+void fn_mirror_merge(const float *emb, int nb, int dim, int raw, float *out);
+
 #endif
