@@ -25,6 +25,7 @@
 
 #include "eval/pairs.h"
 #include "eval/protocol.h"
+#include "nets/preprocess.h"
 #include "nets/resnet29.h"
 #include "train/checkpoint.h"
 #include "train/dataset.h"
@@ -59,7 +60,7 @@ struct facenet_trainer {
     fn_chips vchips;
     val_pair *vp;
     int n_vp, n_vfolds;
-    float *vx, *vemb;
+    float *vx, *vemb, *vscratch; /* vx, vscratch: a batch of chips and their mirror images */
     facenet_train_info info;
 };
 
@@ -329,9 +330,10 @@ static facenet_status setup_validation(facenet_trainer *t, chip_maker *m, fn_err
                        "validation needs at least 2 matched and 2 mismatched pairs with faces (%d pairs)", t->n_vp);
     for (int i = 0; i < t->n_vp; i++) t->vp[i].same ? t->info.val_same++ : t->info.val_diff++;
     t->info.val_pairs = t->n_vp;
-    t->vx = malloc(sizeof(float) * (size_t)VAL_BATCH * t->size * t->size * 3);
+    t->vx = malloc(sizeof(float) * (size_t)2 * VAL_BATCH * t->size * t->size * 3);
+    t->vscratch = malloc(sizeof(float) * (size_t)2 * VAL_BATCH * t->dim);
     t->vemb = malloc(sizeof(float) * (size_t)(t->vchips.n ? t->vchips.n : 1) * t->dim);
-    if (!t->vx || !t->vemb) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for validation");
+    if (!t->vx || !t->vscratch || !t->vemb) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for validation");
     return FACENET_OK;
 }
 
@@ -467,6 +469,7 @@ void facenet_trainer_free(facenet_trainer *t) {
     free(t->vp);
     free(t->vx);
     free(t->vemb);
+    free(t->vscratch);
     free(t->emb);
     free(t->demb);
     free(t->checkpoint_path);
@@ -565,11 +568,16 @@ static facenet_status validate(facenet_trainer *t, facenet_eval_result *out, fn_
         for (int i = 0; i < nb; i++)
             fn_augment_chip(t->vchips.pix + (size_t)(start + i) * px, t->size, NULL, NULL, &norm,
                             t->vx + (size_t)i * px);
+        /* Each chip and its mirror image, merged as FACENET_EMBED_FLIP (the
+         * pipeline's default) merges them: the figure is the one `facenet
+         * eval` and `compare` will see with the exported model. */
+        fn_mirror_inputs(t->vx, nb, t->size);
         fn_arena_reset(&t->arena);
-        if (fn_tnet_forward(t->net, &t->ex, t->vx, nb, t->vemb + (size_t)start * t->dim, 0, e) != 0) return e->status;
+        if (fn_tnet_forward(t->net, &t->ex, t->vx, 2 * nb, t->vscratch, 0, e) != 0) return e->status;
+        fn_l2_normalize(t->vscratch, 2 * nb, t->dim, 1e-12f);
+        fn_mirror_merge(t->vscratch, nb, t->dim, 0, t->vemb + (size_t)start * t->dim);
     }
     fn_arena_reset(&t->arena);
-    fn_l2_normalize(t->vemb, t->vchips.n, t->dim, 1e-12f);
     float *dist = malloc(sizeof(float) * (size_t)t->n_vp);
     int *same = malloc(sizeof(int) * (size_t)t->n_vp), *fold = malloc(sizeof(int) * (size_t)t->n_vp);
     facenet_status st = FACENET_OK;
