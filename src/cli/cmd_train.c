@@ -474,6 +474,12 @@ static int run(int argc, char **argv) {
     int status = CLI_FAIL;
     facenet_trainer *t = NULL;
     FILE *log = NULL;
+    /* The periodic checkpoint is written here, after its step's log row is
+     * flushed, not inside facenet_trainer_step: a kill -9 between the two
+     * then leaves a log that runs past the checkpoint (trimmed on --resume),
+     * never one that stops short of it and loses rows for good. */
+    const int ckpt_every = o.tp.checkpoint_every;
+    o.tp.checkpoint_every = 0;
     facenet_status st = facenet_trainer_create(ctx, &o.tp, &t);
     if (st != FACENET_OK) {
         cli_error("train", ctx, st);
@@ -554,11 +560,14 @@ static int run(int argc, char **argv) {
             validated_now = 1;
         }
         log_row(log, &s, val_due ? &vr : NULL);
-        if (s.checkpointed || val_due) {
-            /* What the checkpoint covers is in the log, and the plot follows. */
+        const int ckpt_due = ckpt_every > 0 && s.step % ckpt_every == 0;
+        if (ckpt_due || val_due) {
+            /* What the checkpoint will cover is in the log first, and the
+             * plot follows. */
             fflush(log);
             write_plot(logp, plotp);
         }
+        if (ckpt_due && (st = facenet_trainer_checkpoint(t, ckpt)) != FACENET_OK) goto fail;
         step_progress(&pr, &s, first, total, last_acc, s.step == total);
     }
     if (fflush(log) != 0) {
