@@ -17,16 +17,7 @@ for f in "$photo" "$models/ssd_mobilenetv1.safetensors" "$models/face_landmark_6
     fi
 done
 export FACENET_MODEL_DIR=$models
-fails=0
-check() { # what, command's output, pattern
-    if printf '%s\n' "$2" | grep -qE -- "$3"; then
-        echo "ok: $1"
-    else
-        echo "FAIL: $1: no line matches '$3' in:"
-        printf '%s\n' "$2"
-        fails=$((fails + 1))
-    fi
-}
+. "$(dirname "$0")/bench_lib.sh"
 
 out=$("$cli" bench detect --runs 1 "$photo" 2>&1)
 check "stage table" "$out" '^sample4 +4( +[0-9]+\.[0-9]){6}$'
@@ -51,8 +42,6 @@ fi
 
 out=$("$cli" bench detect --runs 0 "$photo" 2>&1)
 check "bad --runs" "$out" 'runs'
-"$cli" bench detect --runs 0 "$photo" > /dev/null 2>&1
-[ $? -eq 2 ] && echo "ok: bad --runs exits 2" || { echo "FAIL: bad --runs does not exit 2"; fails=$((fails + 1)); }
+status "bad --runs" 2 "$cli" bench detect --runs 0 "$photo"
 
-[ $fails -eq 0 ] && echo "all passed" || echo "$fails failed"
-[ $fails -eq 0 ]
+finish

@@ -12,26 +12,7 @@ if [ ! -f "$model" ]; then
     echo "SKIP: $model is missing; run scripts/setup.sh"
     exit 77
 fi
-fails=0
-check() { # what, command's output, pattern
-    if printf '%s\n' "$2" | grep -qE -- "$3"; then
-        echo "ok: $1"
-    else
-        echo "FAIL: $1: no line matches '$3' in:"
-        printf '%s\n' "$2"
-        fails=$((fails + 1))
-    fi
-}
-status() { # what, expected status, command...
-    local what=$1 want=$2
-    shift 2
-    "$@" > /dev/null 2>&1
-    local got=$?
-    if [ "$got" -eq "$want" ]; then echo "ok: $what exits $want"; else
-        echo "FAIL: $what exits $got, not $want"
-        fails=$((fails + 1))
-    fi
-}
+. "$(dirname "$0")/bench_lib.sh"
 
 run=(bench embed --model "$model" --threads-list 1 --batches 1,2 --seconds 1 --rounds 1 --no-torch)
 out=$("$cli" "${run[@]}" 2>&1)
@@ -49,5 +30,4 @@ status "--batches 0" 2 "$cli" bench embed --batches 0
 status "--precision fp16" 2 "$cli" bench embed --precision fp16
 status "an unknown benchmark" 2 "$cli" bench everything
 
-[ $fails -eq 0 ] && echo "all passed" || echo "$fails failed"
-[ $fails -eq 0 ]
+finish

@@ -6,26 +6,7 @@
 # against PyTorch checks that its figures are read and a ratio printed.
 set -u
 cli=${FACENET_CLI:?FACENET_CLI is not set}
-fails=0
-check() { # what, command's output, pattern
-    if printf '%s\n' "$2" | grep -qE -- "$3"; then
-        echo "ok: $1"
-    else
-        echo "FAIL: $1: no line matches '$3' in:"
-        printf '%s\n' "$2"
-        fails=$((fails + 1))
-    fi
-}
-status() { # what, expected status, command...
-    local what=$1 want=$2
-    shift 2
-    "$@" > /dev/null 2>&1
-    local got=$?
-    if [ "$got" -eq "$want" ]; then echo "ok: $what exits $want"; else
-        echo "FAIL: $what exits $got, not $want"
-        fails=$((fails + 1))
-    fi
-}
+. "$(dirname "$0")/bench_lib.sh"
 
 small=(--arch small --batch 8 --seconds 0.2 --threads 2)
 out=$("$cli" bench train "${small[@]}" --rounds 2 2>&1)
@@ -58,5 +39,4 @@ else
     echo "skip: no python3 with torch and numpy; PyTorch's side not checked"
 fi
 
-[ $fails -eq 0 ] && echo "all passed" || echo "$fails failed"
-[ $fails -eq 0 ]
+finish
