@@ -14,7 +14,7 @@
  *   fn_affine a;
  *   facenet_image chip;
  *   if (fn_align_similarity_transform(pts, 150, FN_ALIGN_PADDING, &a) == 0)
- *       fn_warp_affine(img, &a, 150, &chip, &e);    // chip: facenet_image_free()
+ *       fn_warp_affine(ex, img, &a, 150, &chip, &e); // chip: facenet_image_free()
  *
  *   int r[4];                                        // or face-api's crop:
  *   fn_align_faceapi_rect(pts, img->width, img->height, r);
@@ -85,8 +85,11 @@ int fn_affine_invert(const fn_affine *a, fn_affine *inv);
 
 /* Warp img into a size x size chip (same channels) through the inverse of
  * img_to_chip, bilinear; pixels outside the image are black. The chip is
- * allocated (free it with facenet_image_free). */
-facenet_status fn_warp_affine(const facenet_image *img, const fn_affine *img_to_chip, int size,
-                              facenet_image *chip, fn_error *e);
+ * allocated (free it with facenet_image_free). The rows are shared out over
+ * ex's threads (fn_parallel_for), or computed on the calling thread if ex is
+ * NULL; the chip is the same either way. */
+struct fn_exec;
+facenet_status fn_warp_affine(const struct fn_exec *ex, const facenet_image *img, const fn_affine *img_to_chip,
+                              int size, facenet_image *chip, fn_error *e);
 
 #endif

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "align/align.h"
+#include "engine/engine.h"
 #include "image/image.h"
 
 /* dlib's mean face shape for the iBUG 68-point landmarks 17..67 in the unit
@@ -165,49 +166,47 @@ int fn_align_similarity_transform(const float pts[136], int size, double padding
     return fn_align_similarity_transform_points(pts, fn_align_points, fn_align_n_points, size, padding, out);
 }
 
-/* Pixel (x, y) channel c, or 0 outside the image. */
-static inline float px(const facenet_image *img, int x, int y, int c) {
-    if (x < 0 || y < 0 || x >= img->width || y >= img->height) return 0.0f;
-    return img->data[((size_t)y * img->width + x) * img->channels + c];
-}
+typedef struct warp_job {
+    const facenet_image *img;
+    fn_affine inv; /* chip -> image */
+    int size;
+    uint8_t *out;
+} warp_job;
 
-facenet_status fn_warp_affine(const facenet_image *img, const fn_affine *img_to_chip, int size,
-                              facenet_image *chip, fn_error *e) {
-    if (!chip) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_warp_affine: no output image");
-    memset(chip, 0, sizeof *chip);
-    if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
-        (img->channels != 1 && img->channels != 3))
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "not an image: need 1 or 3 channels of 8-bit pixels");
-    if (size < 1 || size > FACENET_MAX_IMAGE_SIDE)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "chip size %d is not in 1..%d", size,
-                       FACENET_MAX_IMAGE_SIDE);
-    fn_affine inv;
-    if (!img_to_chip || fn_affine_invert(img_to_chip, &inv) != 0)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "the alignment transform is singular");
-    facenet_status st = fn_image_alloc(size, size, img->channels, chip, e);
-    if (st != FACENET_OK) return st;
-    const int ch = img->channels;
-    for (int v = 0; v < size; v++) {
-        uint8_t *row = chip->data + (size_t)v * size * ch;
+/* Chip rows [begin, end) with ch channels. Every pixel's arithmetic
+ * depends on its own coordinates only, so any split of the rows gives the
+ * same chip. The image fields are read into locals once: the chip's bytes
+ * may alias anything, so the compiler would otherwise reload them after
+ * every store; and ch is a constant in each caller below, so the channel
+ * loops unroll. */
+static inline void warp_rows_ch(const warp_job *j, int begin, int end, const int ch) {
+    const fn_affine inv = j->inv;
+    const uint8_t *const src = j->img->data;
+    const int w = j->img->width, h = j->img->height, size = j->size;
+    const size_t stride = (size_t)w * ch;
+    for (int v = begin; v < end; v++) {
+        uint8_t *row = j->out + (size_t)v * size * ch;
         for (int u = 0; u < size; u++) {
             const double sx = inv.m[0] * u + inv.m[1] * v + inv.m[2];
             const double sy = inv.m[3] * u + inv.m[4] * v + inv.m[5];
             /* Entirely outside (or not a number): black, and no int overflow. */
-            if (!(sx > -1.0 && sy > -1.0 && sx < img->width && sy < img->height)) continue;
+            if (!(sx > -1.0 && sy > -1.0 && sx < w && sy < h)) continue;
             const double fx0 = floor(sx), fy0 = floor(sy);
             const int x0 = (int)fx0, y0 = (int)fy0;
             const float fx = (float)(sx - fx0), fy = (float)(sy - fy0);
+            /* The four pixels, black where they fall outside the image
+             * (only along its border). */
             float q[4][3]; /* tl, tr, bl, br */
-            if (x0 >= 0 && y0 >= 0 && x0 + 1 < img->width && y0 + 1 < img->height) {
-                /* Inside the image (nearly always): the four pixels directly. */
-                const uint8_t *p0 = img->data + ((size_t)y0 * img->width + x0) * ch;
-                const uint8_t *p1 = p0 + (size_t)img->width * ch;
+            if (x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h) {
+                const uint8_t *p0 = src + (size_t)y0 * stride + (size_t)x0 * ch, *p1 = p0 + stride;
                 for (int c = 0; c < ch; c++)
                     q[0][c] = p0[c], q[1][c] = p0[ch + c], q[2][c] = p1[c], q[3][c] = p1[ch + c];
             } else {
-                for (int c = 0; c < ch; c++)
-                    q[0][c] = px(img, x0, y0, c), q[1][c] = px(img, x0 + 1, y0, c),
-                    q[2][c] = px(img, x0, y0 + 1, c), q[3][c] = px(img, x0 + 1, y0 + 1, c);
+                for (int k = 0; k < 4; k++) {
+                    const int x = x0 + (k & 1), y = y0 + (k >> 1);
+                    const int in = x >= 0 && y >= 0 && x < w && y < h;
+                    for (int c = 0; c < ch; c++) q[k][c] = in ? src[(size_t)y * stride + (size_t)x * ch + c] : 0.0f;
+                }
             }
             for (int c = 0; c < ch; c++) {
                 const float tl = q[0][c], tr = q[1][c], bl = q[2][c], br = q[3][c];
@@ -219,5 +218,35 @@ facenet_status fn_warp_affine(const facenet_image *img, const fn_affine *img_to_
             }
         }
     }
+}
+
+static void warp_rows(void *vp, int begin, int end) {
+    const warp_job *j = vp;
+    if (j->img->channels == 3)
+        warp_rows_ch(j, begin, end, 3);
+    else
+        warp_rows_ch(j, begin, end, 1);
+}
+
+facenet_status fn_warp_affine(const fn_exec *ex, const facenet_image *img, const fn_affine *img_to_chip, int size,
+                              facenet_image *chip, fn_error *e) {
+    if (!chip) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "fn_warp_affine: no output image");
+    memset(chip, 0, sizeof *chip);
+    if (!img || !img->data || img->width <= 0 || img->height <= 0 ||
+        (img->channels != 1 && img->channels != 3))
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "not an image: need 1 or 3 channels of 8-bit pixels");
+    if (size < 1 || size > FACENET_MAX_IMAGE_SIDE)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "chip size %d is not in 1..%d", size,
+                       FACENET_MAX_IMAGE_SIDE);
+    warp_job j = {img, {{0}}, size, NULL};
+    if (!img_to_chip || fn_affine_invert(img_to_chip, &j.inv) != 0)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "the alignment transform is singular");
+    facenet_status st = fn_image_alloc(size, size, img->channels, chip, e);
+    if (st != FACENET_OK) return st;
+    j.out = chip->data;
+    if (ex)
+        fn_parallel_for(ex, size, 8, warp_rows, &j);
+    else
+        warp_rows(&j, 0, size);
     return FACENET_OK;
 }

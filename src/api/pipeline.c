@@ -147,7 +147,7 @@ static facenet_status make_chip(const facenet_pipeline *p, const facenet_image *
     fn_affine a;
     if (fn_align_similarity_transform(pts, size, p->p.align_padding, &a) != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL, "the face's landmarks are degenerate; cannot align it");
-    return fn_warp_affine(img, &a, size, chip, e);
+    return fn_warp_affine(&p->ex, img, &a, size, chip, e);
 }
 
 /*

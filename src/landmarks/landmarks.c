@@ -217,7 +217,7 @@ facenet_status fn_landmarks_upright_many(const facenet_model *m, const fn_exec *
             const double mid = u[i].mid;
             const fn_affine to_canvas = {
                 {co, -si, mid - (co * u[i].cx - si * u[i].cy), si, co, mid - (si * u[i].cx + co * u[i].cy)}};
-            st = fn_warp_affine(imgs[i], &to_canvas, u[i].side, &canvas[k], e);
+            st = fn_warp_affine(ex, imgs[i], &to_canvas, u[i].side, &canvas[k], e);
             if (st != FACENET_OK) goto out;
             cimg[k] = &canvas[k];
             cbox[k] = u[i].cbox;

@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "align/align.h"
+#include "core/pool.h"
+#include "engine/engine.h"
 #include "golden.h"
 #include "image/image.h"
 #include "landmarks/landmarks.h"
@@ -297,18 +299,48 @@ static void test_warp_identity(void **state) {
         fn_error e;
         fill_image(&img, 41, 41, ch, 11 + ch);
         const fn_affine id = {{1, 0, 0, 0, 1, 0}};
-        assert_int_equal(fn_warp_affine(&img, &id, 41, &out, &e), FACENET_OK);
+        assert_int_equal(fn_warp_affine(NULL, &img, &id, 41, &out, &e), FACENET_OK);
         assert_int_equal(out.channels, ch);
         assert_memory_equal(out.data, img.data, (size_t)41 * 41 * ch);
         facenet_image_free(&out);
         /* A smaller chip is the top-left corner. */
-        assert_int_equal(fn_warp_affine(&img, &id, 10, &out, &e), FACENET_OK);
+        assert_int_equal(fn_warp_affine(NULL, &img, &id, 10, &out, &e), FACENET_OK);
         for (int y = 0; y < 10; y++)
             assert_memory_equal(out.data + (size_t)y * 10 * ch, img.data + (size_t)y * 41 * ch,
                                 (size_t)10 * ch);
         facenet_image_free(&out);
         facenet_image_free(&img);
     }
+}
+
+/* Rows shared out over two threads give the serial chip, byte for byte, on
+ * both backends (the oneDNN one runs the rows on its OpenMP team). */
+static void test_warp_threads(void **state) {
+    (void)state;
+    fn_pool *pool = fn_pool_create(2);
+    assert_non_null(pool);
+    const fn_backend *backends[2] = {&fn_backend_ref, fn_backend_default()};
+    for (int b = 0; b < 2; b++)
+        for (int ch = 1; ch <= 3; ch += 2) {
+            facenet_image img, serial, threaded;
+            fn_error e;
+            fill_image(&img, 97, 83, ch, 5 + ch);
+            /* 17 degrees, scale 1.3, shifted so that part of the chip falls outside. */
+            const double a = 17 * 3.14159265358979323846 / 180, k = 1.3;
+            const fn_affine m = {{k * cos(a), -k * sin(a), -20.5, k * sin(a), k * cos(a), 3.25}};
+            fn_arena arena = {0};
+            fn_exec ex;
+            fn_exec_init(&ex, backends[b], pool, &arena);
+            assert_int_equal(fn_warp_affine(NULL, &img, &m, 131, &serial, &e), FACENET_OK);
+            assert_int_equal(fn_warp_affine(&ex, &img, &m, 131, &threaded, &e), FACENET_OK);
+            assert_memory_equal(threaded.data, serial.data, (size_t)131 * 131 * ch);
+            facenet_image_free(&serial);
+            facenet_image_free(&threaded);
+            facenet_image_free(&img);
+            fn_exec_release(&ex);
+            fn_arena_free(&arena);
+        }
+    fn_pool_free(pool);
 }
 
 static void test_warp_rot90(void **state) {
@@ -320,7 +352,7 @@ static void test_warp_rot90(void **state) {
         /* 90 degrees about the centre c: (u, v) = (c - (y - c), c + (x - c)). */
         const double c = (n - 1) / 2.0;
         const fn_affine rot = {{0, -1, 2 * c, 1, 0, 0}};
-        assert_int_equal(fn_warp_affine(&img, &rot, n, &out, &e), FACENET_OK);
+        assert_int_equal(fn_warp_affine(NULL, &img, &rot, n, &out, &e), FACENET_OK);
         for (int y = 0; y < n; y++)
             for (int x = 0; x < n; x++) {
                 const int u = n - 1 - y, v = x;
@@ -340,7 +372,7 @@ static void test_warp_outside_black(void **state) {
     for (size_t i = 0; i < (size_t)30 * 30 * 3; i++) img.data[i] |= 1; /* no black pixel inside */
     /* Shift right by 10: chip columns 0..9 see x = -10..-1, outside. */
     const fn_affine shift = {{1, 0, 10, 0, 1, 0}};
-    assert_int_equal(fn_warp_affine(&img, &shift, 30, &out, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, &img, &shift, 30, &out, &e), FACENET_OK);
     for (int v = 0; v < 30; v++)
         for (int u = 0; u < 30; u++)
             for (int c = 0; c < 3; c++) {
@@ -353,12 +385,12 @@ static void test_warp_outside_black(void **state) {
     facenet_image_free(&out);
     /* Far away: all black. */
     const fn_affine away = {{1, 0, -1e6, 0, 1, 3e9}};
-    assert_int_equal(fn_warp_affine(&img, &away, 16, &out, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, &img, &away, 16, &out, &e), FACENET_OK);
     for (size_t i = 0; i < (size_t)16 * 16 * 3; i++) assert_int_equal(out.data[i], 0);
     facenet_image_free(&out);
     /* Half a pixel off the left edge: half the edge pixel, half black. */
     const fn_affine half = {{1, 0, 0.5, 0, 1, 0}};
-    assert_int_equal(fn_warp_affine(&img, &half, 30, &out, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, &img, &half, 30, &out, &e), FACENET_OK);
     assert_int_equal(out.data[0], (img.data[0] + 1) / 2);
     assert_int_equal(out.data[3], (img.data[0] + img.data[3] + 1) / 2);
     facenet_image_free(&out);
@@ -371,12 +403,12 @@ static void test_warp_errors(void **state) {
     fn_error e;
     fill_image(&img, 8, 8, 3, 5);
     const fn_affine sing = {{1, 1, 0, 1, 1, 0}}, id = {{1, 0, 0, 0, 1, 0}};
-    assert_int_equal(fn_warp_affine(&img, &sing, 8, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(fn_warp_affine(NULL, &img, &sing, 8, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
     assert_null(out.data);
-    assert_int_equal(fn_warp_affine(&img, &id, 0, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
-    assert_int_equal(fn_warp_affine(&img, NULL, 8, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(fn_warp_affine(NULL, &img, &id, 0, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(fn_warp_affine(NULL, &img, NULL, 8, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
     facenet_image bad = {8, 8, 2, img.data};
-    assert_int_equal(fn_warp_affine(&bad, &id, 8, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(fn_warp_affine(NULL, &bad, &id, 8, &out, &e), FACENET_ERR_INVALID_ARGUMENT);
     facenet_image_free(&img);
 }
 
@@ -393,7 +425,7 @@ static void similarity_chip(const facenet_image *img, const float pts[136], face
     fn_affine a;
     fn_error e;
     assert_int_equal(fn_align_similarity_transform(pts, 150, FN_ALIGN_PADDING, &a), 0);
-    assert_int_equal(fn_warp_affine(img, &a, 150, chip, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, img, &a, 150, chip, &e), FACENET_OK);
 }
 
 /* face-api's crop of a face, as a plain crop (for embedding) and scaled to
@@ -407,7 +439,7 @@ static void faceapi_chip(const facenet_image *img, const float pts[136], facenet
     assert_int_equal(facenet_image_crop(NULL, img, r[0], r[1], r[2], r[3], crop), FACENET_OK);
     const double s = 150.0 / (r[2] > r[3] ? r[2] : r[3]);
     const fn_affine a = {{s, 0, -s * r[0], 0, s, -s * r[1]}};
-    assert_int_equal(fn_warp_affine(img, &a, 150, chip, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, img, &a, 150, chip, &e), FACENET_OK);
 }
 
 /* Landmarks of a face: the plain network, or with the upright pass. */
@@ -435,7 +467,7 @@ static void rotate_photo(const facenet_image *img, const fn_face_box *box, doubl
     const double cx = box->x + box->w / 2.0, cy = box->y + box->h / 2.0, co = cos(th), si = sin(th);
     const fn_affine r = {{co, -si, S / 2.0 - (co * cx - si * cy), si, co, S / 2.0 - (si * cx + co * cy)}};
     *rot = r;
-    assert_int_equal(fn_warp_affine(img, rot, S, rimg, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, img, rot, S, rimg, &e), FACENET_OK);
 }
 
 /* One rotated face against the upright one (landmarks p0); variant 0 =
@@ -593,6 +625,7 @@ int main(void) {
         cmocka_unit_test(test_template_framing),
         cmocka_unit_test(test_warp_identity),
         cmocka_unit_test(test_warp_rot90),
+        cmocka_unit_test(test_warp_threads),
         cmocka_unit_test(test_warp_outside_black),
         cmocka_unit_test(test_warp_errors),
         cmocka_unit_test(test_rotation_robustness),

@@ -140,7 +140,7 @@ static void rotate_image(const facenet_image *img, double deg, facenet_image *ou
     double cx = (img->width - 1) / 2.0, cy = (img->height - 1) / 2.0, oc = (side - 1) / 2.0;
     fn_affine a = {{c, -s, oc - c * cx + s * cy, s, c, oc - s * cx - c * cy}};
     fn_error e;
-    assert_int_equal(fn_warp_affine(img, &a, side, out, &e), FACENET_OK);
+    assert_int_equal(fn_warp_affine(NULL, img, &a, side, out, &e), FACENET_OK);
     *a_out = a;
 }
 
