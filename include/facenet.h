@@ -352,13 +352,14 @@ FACENET_API facenet_status facenet_convert_tfjs(facenet_ctx *ctx, const char *ma
 
 /* ---------------------------------------------------------------- int8 calibration */
 
-/* An int8 copy of an embedding model (docs/performance.md): the float32
- * network runs on real face chips while a quantizer records the range of
- * every value that the int8 network stores as 8-bit integers (activations
- * after ReLUs, the input); the ranges are written into a copy of the model
- * file, and sessions of a context with FACENET_PRECISION_INT8 then run it
- * in int8. Weights need no calibration (one scale per output channel,
- * from the weights themselves).
+/* An int8 copy of a model (docs/performance.md): the float32 network runs
+ * on real faces (an embedding network on face chips, the SSD detector on
+ * photos) while a quantizer records the range of every value that the int8
+ * network stores as 8-bit integers (activations after ReLUs, the input);
+ * the ranges are written into a copy of the model file, and sessions and
+ * pipelines of a context with FACENET_PRECISION_INT8 then run it in int8.
+ * Weights need no calibration (one scale per output channel, from the
+ * weights themselves).
  *
  *   facenet_quantizer *q;
  *   facenet_quantize_params qp = facenet_quantize_default_params();
@@ -381,19 +382,21 @@ typedef struct facenet_quantize_params {
 typedef struct facenet_quantizer facenet_quantizer;
 
 FACENET_API facenet_quantize_params facenet_quantize_default_params(void);
-/* A quantizer for an embedding model with an int8 form (the ResNet). */
+/* A quantizer for a model with an int8 form: the ResNet embedding network
+ * or the SSD detector; FACENET_ERR_UNSUPPORTED for the others. */
 FACENET_API facenet_status facenet_quantizer_create(facenet_ctx *ctx, const facenet_model *model,
                                                     const facenet_quantize_params *params,
                                                     facenet_quantizer **out);
-/* Run the float32 network on n face chips (taken as facenet_embed_chips
- * takes them) and record what its values held. */
-FACENET_API facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *chips, int n);
-/* Chips recorded so far. */
+/* Run the float32 network on n images and record what its values held: an
+ * embedding network's images are face chips (taken as facenet_embed_chips
+ * takes them), a detector's are photos. */
+FACENET_API facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *images, int n);
+/* Images (chips or photos) recorded so far. */
 FACENET_API int facenet_quantizer_count(const facenet_quantizer *q);
 /* Write the model with its calibration to out_path (atomically; it may be
  * the model's own file): every tensor and metadata entry of the model, the
  * ranges as "int8/NAME" tensors (replacing any it had) and a description
- * in the "int8_calibration" metadata. Needs at least one chip. */
+ * in the "int8_calibration" metadata. Needs at least one image. */
 FACENET_API facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_path);
 FACENET_API void facenet_quantizer_free(facenet_quantizer *q);
 

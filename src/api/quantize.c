@@ -1,10 +1,11 @@
 /*
  * quantize.c - int8 calibration: the facenet_quantizer_* calls.
  *
- * The quantizer embeds chips through the ordinary batch path (so they are
- * prepared exactly as facenet_embed_chips prepares them) with an exec that
+ * The quantizer runs the network the ordinary way with an exec that
  * observes: the float32 graph then runs op by op and shows every value
- * (engine/graph.h). For each value the network named for int8, a histogram
+ * (engine/graph.h). An embedding network embeds chips through the batch
+ * path (so they are prepared exactly as facenet_embed_chips prepares them);
+ * a detector detects faces in photos, its input made as for detection. For each value the network named for int8, a histogram
  * of magnitudes is kept: NBINS equal bins over [0, top), where top doubles
  * (merging bins pairwise) whenever a larger magnitude arrives, so one pass
  * over any number of chips gives any percentile to within top / NBINS.
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "detect/detect.h"
 #include "engine/graph.h"
 #include "model/safetensors.h"
 #include "nets/nets.h"
@@ -119,8 +121,9 @@ facenet_status facenet_quantizer_create(facenet_ctx *ctx, const facenet_model *m
     if (!ctx || !model || !out) return FACENET_ERR_INVALID_ARGUMENT;
     *out = NULL;
     facenet_quantize_params p = params ? *params : facenet_quantize_default_params();
-    if (model->arch->kind != FN_ARCH_EMBEDDING || model->ops != fn_net_ops_find("dlib_resnet29")) {
-        fn_fail(&e, FACENET_ERR_UNSUPPORTED, "%s: only the dlib_resnet29 embedding network has an int8 form",
+    if (model->ops != fn_net_ops_find("dlib_resnet29") && model->ops != fn_net_ops_find("ssd_mobilenetv1")) {
+        fn_fail(&e, FACENET_ERR_UNSUPPORTED,
+                "%s: only the dlib_resnet29 embedding network and the ssd_mobilenetv1 detector have an int8 form",
                 model->path);
         return fn_ctx_report(ctx, &e);
     }
@@ -160,15 +163,34 @@ void facenet_quantizer_free(facenet_quantizer *q) {
 
 int facenet_quantizer_count(const facenet_quantizer *q) { return q ? q->chips : 0; }
 
-facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *chips, int n) {
+/* A detector: each image is a photo, run through detection. */
+static facenet_status add_photos(facenet_quantizer *q, const facenet_image *photos, int n, fn_error *e) {
+    const fn_detect_opts o = fn_detect_default_opts(q->model);
+    fn_face_box box[1];
+    for (int i = 0; i < n; i++) {
+        int nb = 0;
+        facenet_status st = fn_detect(q->model, &q->ex, &photos[i], &o, box, 1, &nb, e);
+        fn_arena_reset(&q->arena);
+        if (st != FACENET_OK) return st;
+        if (q->failed) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory recording the network's values");
+        q->chips++;
+    }
+    return FACENET_OK;
+}
+
+facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *images, int n) {
     fn_error e;
     fn_error_clear(&e);
     if (!q) return FACENET_ERR_INVALID_ARGUMENT;
-    if (n < 0 || (n > 0 && !chips)) {
+    if (n < 0 || (n > 0 && !images)) {
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_quantizer_add: bad arguments (n = %d)", n);
         return fn_ctx_report(q->ctx, &e);
     }
     if (n == 0) return fn_ctx_report(q->ctx, &e);
+    if (q->model->arch->kind == FN_ARCH_DETECTOR) {
+        add_photos(q, images, n, &e);
+        return fn_ctx_report(q->ctx, &e);
+    }
     size_t count;
     float *out = fn_mul_size((size_t)n, (size_t)q->model->embedding_dim * sizeof(float), &count) ? malloc(count)
                                                                                                 : NULL;
@@ -176,7 +198,7 @@ facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *
         fn_fail(&e, FACENET_ERR_NO_MEMORY, "out of memory for %d chips", n);
         return fn_ctx_report(q->ctx, &e);
     }
-    if (fn_embed_batch(q->model, &q->ex, chips, n, out, FACENET_EMBED_RAW, &e) == FACENET_OK) {
+    if (fn_embed_batch(q->model, &q->ex, images, n, out, FACENET_EMBED_RAW, &e) == FACENET_OK) {
         if (q->failed)
             fn_fail(&e, FACENET_ERR_NO_MEMORY, "out of memory recording the network's values");
         else
@@ -229,7 +251,7 @@ facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_pat
         return fn_ctx_report(q->ctx, &e);
     }
     if (q->chips == 0 || !q->g) {
-        fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "no chips were recorded: nothing to calibrate on");
+        fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "no images were recorded: nothing to calibrate on");
         return fn_ctx_report(q->ctx, &e);
     }
     if (check_list(q, &e) != FACENET_OK) return fn_ctx_report(q->ctx, &e);
@@ -260,8 +282,8 @@ facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_pat
         c->value = (float)(r > 1e-6 ? (r < FN_CALIB_MAX ? r : FN_CALIB_MAX) : 1e-6);
         entries[n++] = (fn_st_entry){c->name, FN_DTYPE_F32, 1, one, &c->value};
     }
-    snprintf(desc, sizeof desc, "ranges: percentile %g of |x| over %d chips; %zu values int8%s%s", q->p.percentile,
-             q->chips, n_cal, q->float32_values[0] ? "; float32: " : "", q->float32_values);
+    snprintf(desc, sizeof desc, "ranges: percentile %g of |x| over %d %s; %zu values int8%s%s", q->p.percentile,
+             q->chips, q->model->arch->kind == FN_ARCH_DETECTOR ? "photos" : "chips", n_cal, q->float32_values[0] ? "; float32: " : "", q->float32_values);
     fn_st_write(out_path, entries, n, meta, fn_meta_with(f, FN_META_INT8, desc, meta), &e);
 done:
     free(entries);

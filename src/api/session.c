@@ -6,15 +6,16 @@
 #include "nets/nets.h"
 
 facenet_status fn_exec_precision(const facenet_ctx *ctx, const facenet_model *m, fn_exec *ex, fn_error *e) {
-    ex->int8 = 0;
-    if (ctx->params.precision != FACENET_PRECISION_INT8 || !m || m->arch->kind != FN_ARCH_EMBEDDING)
-        return FACENET_OK;
-    if (!fn_embedding_has_int8(m))
+    ex->int8 = ctx->params.precision == FACENET_PRECISION_INT8;
+    /* An embedding asked for in int8 must have its int8 form; detectors and
+     * landmark networks without one run in float32. */
+    if (ex->int8 && m && m->arch->kind == FN_ARCH_EMBEDDING && !fn_model_has_int8(m)) {
+        ex->int8 = 0;
         return fn_fail(e, FACENET_ERR_UNSUPPORTED,
                        "%s carries no int8 calibration; make a calibrated copy with `facenet quantize` "
                        "(docs/performance.md) or use float32",
                        m->path);
-    ex->int8 = 1;
+    }
     return FACENET_OK;
 }
 

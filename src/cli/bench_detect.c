@@ -267,11 +267,22 @@ int cli_bench_detect(int argc, char **argv) {
     getloadavg(load + 1, 1);
     double *totals = calloc((size_t)nfiles + 1, sizeof *totals), *nets = calloc((size_t)nfiles + 1, sizeof *nets);
     if (!totals || !nets) status = CLI_FAIL;
+    /* With --int8, each network whose model carries a calibration runs in
+     * int8 (the embedding must); say which did. */
+    char prec[96] = "float32";
+    if (o.com.int8) {
+        const facenet_model *nets3[3] = {p.det, p.lmk, p.emb};
+        static const char *const NAMES[3] = {"detector", "landmarks", "embedding"};
+        int len = snprintf(prec, sizeof prec, "int8:");
+        for (int k = 0; k < 3; k++)
+            if (nets3[k] && facenet_model_meta(nets3[k], "int8_calibration"))
+                len += snprintf(prec + len, sizeof prec - (size_t)len, " %s", NAMES[k]);
+    }
     if (status == CLI_OK && !w.json)
-        printf("pipeline: %s detector, %s landmarks, %s alignment, backend %s, %d threads; median of %d runs; "
+        printf("pipeline: %s detector, %s landmarks, %s alignment, %s, backend %s, %d threads; median of %d runs; "
                "load average %.1f -> %.1f\n"
                "%-12s %5s %9s %9s %9s %9s %9s %9s\n",
-               o.detector, o.landmarks, o.params.align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity",
+               o.detector, o.landmarks, o.params.align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity", prec,
                facenet_backend_name(), facenet_ctx_threads(p.ctx), pt[0].samples, load[0], load[1], "photo",
                "faces", "decode", "detect", "landmarks", "align", "embed", "total");
     double sum_total = 0, sum_net = 0;
@@ -287,8 +298,8 @@ int cli_bench_detect(int argc, char **argv) {
         if (w.json)
             printf("{\"bench\": \"detect\", \"photo\": \"%s\", \"faces\": %d, \"decode_ms\": %.2f, "
                    "\"detect_ms\": %.2f, \"landmarks_ms\": %.2f, \"align_ms\": %.2f, \"embed_ms\": %.2f, "
-                   "\"total_ms\": %.2f}\n",
-                   stem, pt[f].faces, m[0], m[1], m[2], m[3], m[4], m[5]);
+                   "\"total_ms\": %.2f, \"precision\": \"%s\"}\n",
+                   stem, pt[f].faces, m[0], m[1], m[2], m[3], m[4], m[5], prec);
         else
             printf("%-12s %5d %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", stem, pt[f].faces, m[0], m[1], m[2], m[3],
                    m[4], m[5]);

@@ -1,10 +1,12 @@
 /*
- * cmd_quantize.c - `facenet quantize`: calibrate the embedding model for
- * int8 on real faces and write the calibrated copy.
+ * cmd_quantize.c - `facenet quantize`: calibrate the embedding model (or,
+ * with --network detector, the SSD detector) for int8 on real faces and
+ * write the calibrated copy.
  *
- * Photos go through the pipeline (detect, landmarks, similarity alignment)
- * and every face found gives a chip, as `facenet embed` makes them; with
- * --chip the images are chips already. Folders are searched recursively,
+ * For the embedding model, photos go through the pipeline (detect,
+ * landmarks, similarity alignment) and every face found gives a chip, as
+ * `facenet embed` makes them; with --chip the images are chips already.
+ * For the detector, each photo is run through detection as it is. Folders are searched recursively,
  * in name order, so a run over the same folder calibrates the same way.
  */
 #include <dirent.h>
@@ -18,15 +20,18 @@
 static const char USAGE[] =
     "usage: facenet quantize --out OUT.safetensors [OPTIONS] PATH...\n"
     "\n"
-    "Calibrate the embedding model for int8: run it in float32 on the faces of the\n"
-    "photos (or, with --chip, on face chips), record the range of every activation\n"
-    "the int8 network stores as 8-bit integers, and write the model with those\n"
-    "ranges to OUT. `facenet embed/eval --int8` and `facenet bench embed` then run it\n"
-    "in int8 (docs/performance.md). PATHs are images or folders (searched\n"
-    "recursively for .jpg, .jpeg, .png, .ppm, .pgm). Calibrate on faces like the\n"
-    "ones you will embed, and measure on others.\n"
+    "Calibrate a network for int8: run it in float32 on the faces of the photos (or,\n"
+    "with --chip, on face chips), record the range of every activation the int8\n"
+    "network stores as 8-bit integers, and write the model with those ranges to OUT.\n"
+    "The embedding model (--model) is calibrated by default; --network detector\n"
+    "calibrates the SSD detector (--detector-model) on the photos instead. With\n"
+    "--int8, `facenet embed/eval/detect` and `facenet bench` then run each\n"
+    "calibrated network in int8 (docs/performance.md). PATHs are images or folders\n"
+    "(searched recursively for .jpg, .jpeg, .png, .ppm, .pgm). Calibrate on photos\n"
+    "like the ones you will use, and measure on others.\n"
     "\n"
     "  --out PATH              the calibrated model to write (may be the model itself)\n"
+    "  --network N             embedding (default) or detector\n"
     "  --chip                  the images are face chips: no detection or alignment\n"
     "  --percentile P          a range is this percentile of the magnitudes seen;\n"
     "                          100: the largest (default 99.999)\n"
@@ -42,7 +47,7 @@ static const char TAIL[] =
 
 typedef struct qopts {
     const char *out, *float32;
-    int chip, max_images;
+    int chip, max_images, detector;
     double percentile;
 } qopts;
 
@@ -115,7 +120,8 @@ static int own_option(void *user, int argc, char **argv, int *i) {
     qopts *q = user;
     const char *a = argv[*i];
     if (strcmp(a, "--chip") == 0) return q->chip = 1;
-    if (strcmp(a, "--out") && strcmp(a, "--percentile") && strcmp(a, "--float32") && strcmp(a, "--max-images"))
+    if (strcmp(a, "--out") && strcmp(a, "--percentile") && strcmp(a, "--float32") && strcmp(a, "--max-images") &&
+        strcmp(a, "--network"))
         return 0;
     if (*i + 1 >= argc) {
         fprintf(stderr, "facenet quantize: %s needs a value\n", a);
@@ -124,6 +130,12 @@ static int own_option(void *user, int argc, char **argv, int *i) {
     const char *v = argv[++*i];
     if (strcmp(a, "--out") == 0) {
         q->out = v;
+    } else if (strcmp(a, "--network") == 0) {
+        if (strcmp(v, "embedding") && strcmp(v, "detector")) {
+            fprintf(stderr, "facenet quantize: --network takes embedding or detector, not '%s'\n", v);
+            return -1;
+        }
+        q->detector = strcmp(v, "detector") == 0;
     } else if (strcmp(a, "--float32") == 0) {
         q->float32 = v;
     } else if (strcmp(a, "--max-images") == 0) {
@@ -156,7 +168,7 @@ static int add_image(const qopts *q, cli_pipe *p, facenet_quantizer *qz, const c
                      int *n) {
     facenet_image img;
     int nf = 0;
-    if (q->chip) {
+    if (q->chip || q->detector) {
         memset(&img, 0, sizeof img);
         facenet_status st = facenet_image_load(p->ctx, path, &img);
         if (st != FACENET_OK) {
@@ -182,7 +194,7 @@ static int add_image(const qopts *q, cli_pipe *p, facenet_quantizer *qz, const c
 
 static int run(int argc, char **argv) {
     cli_pipe_opts o;
-    qopts q = {NULL, NULL, 0, 0, -1.0};
+    qopts q = {NULL, NULL, 0, 0, 0, -1.0};
     char **args = NULL;
     int nargs = 0, status = CLI_FAIL;
     path_list files = {0};
@@ -198,6 +210,12 @@ static int run(int argc, char **argv) {
         free(args);
         return CLI_USAGE;
     }
+    if (q.detector && (q.chip || strcmp(o.detector, "ssd") != 0)) {
+        fprintf(stderr, "facenet quantize: --network detector calibrates the SSD detector on photos%s\n",
+                q.chip ? ", not on chips (--chip)" : " (--detector ssd)");
+        status = CLI_USAGE;
+        goto done;
+    }
     for (int i = 0; i < nargs; i++)
         if (collect(&files, args[i], 0) != 0) goto done;
     if (q.max_images > 0 && files.n > q.max_images) {
@@ -210,12 +228,14 @@ static int run(int argc, char **argv) {
     }
     /* Calibration runs the float32 network whatever --int8 says. */
     o.com.int8 = 0;
-    if (q.chip) {
+    if (q.chip || q.detector) {
         if (!(p.ctx = cli_ctx(o.com.threads))) goto done;
     } else if (cli_pipe_open(&p, &o, 0) != 0) {
         goto done;
     }
-    if (!(model = cli_load_model(p.ctx, o.com.model, CLI_EMBEDDING_MODEL))) goto done;
+    model = q.detector ? cli_load_model(p.ctx, o.det_model, "ssd_mobilenetv1.safetensors")
+                       : cli_load_model(p.ctx, o.com.model, CLI_EMBEDDING_MODEL);
+    if (!model) goto done;
     facenet_quantize_params qp = facenet_quantize_default_params();
     if (q.percentile > 0) qp.percentile = q.percentile;
     qp.float32_values = q.float32;
@@ -230,8 +250,8 @@ static int run(int argc, char **argv) {
         if (rc < 0) goto done;
         skipped += rc;
         if ((i + 1) % 100 == 0 || i + 1 == files.n)
-            fprintf(stderr, "\rfacenet quantize: %d/%d images, %d chips", i + 1, files.n,
-                    facenet_quantizer_count(qz) + n);
+            fprintf(stderr, "\rfacenet quantize: %d/%d images, %d %s", i + 1, files.n,
+                    facenet_quantizer_count(qz) + n, q.detector ? "photos" : "chips");
     }
     fprintf(stderr, "\n");
     if (flush(qz, p.ctx, chips, &n) != 0) goto done;
@@ -240,8 +260,8 @@ static int run(int argc, char **argv) {
         cli_error("quantize", p.ctx, st);
         goto done;
     }
-    fprintf(stderr, "facenet quantize: %d chips from %d images (%d skipped); wrote %s\n",
-            facenet_quantizer_count(qz), files.n - skipped, skipped, q.out);
+    fprintf(stderr, "facenet quantize: %d %s from %d images (%d skipped); wrote %s\n",
+            facenet_quantizer_count(qz), q.detector ? "photos" : "chips", files.n - skipped, skipped, q.out);
     status = CLI_OK;
 done:
     for (int i = 0; i < n; i++) facenet_image_free(&chips[i]);
@@ -257,4 +277,5 @@ done:
     return status;
 }
 
-const cli_command cli_cmd_quantize = {"quantize", "calibrate the embedding model for int8", USAGE, 1, TAIL, run};
+const cli_command cli_cmd_quantize = {"quantize", "calibrate the embedding model or the detector for int8", USAGE, 1,
+                                     TAIL, run};

@@ -1,9 +1,12 @@
 /* nets.c - the networks this library can run, by architecture name. */
+#include <stdlib.h>
 #include <string.h>
 
+#include "engine/graph.h"
 #include "nets/facenet_small.h"
 #include "nets/nets.h"
 #include "nets/resnet29.h"
+#include "nets/ssd_mobilenetv1.h"
 
 extern const fn_net_ops fn_resnet29_ops, fn_small_ops;
 extern const fn_net_ops fn_landmark68_ops, fn_landmark68_tiny_ops;
@@ -26,6 +29,33 @@ facenet_status fn_embedding_forward(const facenet_model *m, const fn_exec *ex, c
     return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "%s is not an embedding network", m->path);
 }
 
-int fn_embedding_has_int8(const facenet_model *m) {
-    return m->ops == &fn_resnet29_ops && fn_resnet29_graph8(m->net) != NULL;
+int fn_model_has_int8(const facenet_model *m) {
+    if (m->ops == &fn_resnet29_ops) return fn_resnet29_graph8(m->net) != NULL;
+    if (m->ops == &fn_ssd_mobilenetv1_ops) return fn_ssd_mobilenetv1_graph8(m->net) != NULL;
+    return 0;
+}
+
+facenet_status fn_net_int8_graph(const facenet_model *m, const fn_graph *g, fn_graph *(*build)(const void *net),
+                                 const void *net, fn_graph **out, fn_error *e) {
+    *out = NULL;
+    float *range = calloc((size_t)g->n_ops + 1, sizeof *range);
+    if (!range) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
+    int found = 0;
+    for (int v = 0; v <= g->n_ops; v++) {
+        const char *name = fn_graph_value_name(g, v);
+        int r = name ? fn_calib_range(m->file, m->path, name, &range[v], e) : 0;
+        if (r < 0) {
+            free(range);
+            return e->status;
+        }
+        found += r;
+    }
+    facenet_status st = FACENET_OK;
+    if (found && (!(*out = build(net)) || fn_graph_quantize(*out, range) != 0)) {
+        fn_graph_free(*out);
+        *out = NULL;
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the int8 form of %s", m->path);
+    }
+    free(range);
+    return st;
 }

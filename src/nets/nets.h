@@ -22,8 +22,17 @@ const fn_net_ops *fn_net_ops_find(const char *arch);
  * normalised input (s = m->input_size), out n x m->embedding_dim raw. */
 facenet_status fn_embedding_forward(const facenet_model *m, const fn_exec *ex, const fn_tensor *x, float *out,
                                     fn_error *e);
-/* Can the embedding network run int8 (ex->int8): does its file carry
- * calibration? */
-int fn_embedding_has_int8(const facenet_model *m);
+/* Does the model's network have an int8 form (its file carries
+ * calibration, written by `facenet quantize`), which runs when ex->int8? */
+int fn_model_has_int8(const facenet_model *m);
+
+/* A network's int8 graph: read the calibration range of each named value of
+ * g from m's file; if there is any, lay out a fresh copy of the graph with
+ * build(net) and quantize it (values without a range stay float32). *out is
+ * NULL when the file carries no calibration. */
+struct fn_graph;
+facenet_status fn_net_int8_graph(const facenet_model *m, const struct fn_graph *g,
+                                 struct fn_graph *(*build)(const void *net), const void *net, struct fn_graph **out,
+                                 fn_error *e);
 
 #endif

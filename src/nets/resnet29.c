@@ -127,27 +127,7 @@ static fn_graph *build_graph(const fn_resnet29 *net) {
     return g;
 }
 
-/* The int8 graph, if the model file carries calibration ranges. */
-static facenet_status bind_int8(facenet_model *m, fn_resnet29 *net, fn_error *e) {
-    const fn_graph *g = net->graph;
-    float *range = calloc((size_t)g->n_ops + 1, sizeof *range);
-    if (!range) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
-    int found = 0;
-    for (int v = 0; v <= g->n_ops; v++) {
-        const char *name = fn_graph_value_name(g, v);
-        int r = name ? fn_calib_range(m->file, m->path, name, &range[v], e) : 0;
-        if (r < 0) {
-            free(range);
-            return e->status;
-        }
-        found += r;
-    }
-    facenet_status st = FACENET_OK;
-    if (found && (!(net->graph8 = build_graph(net)) || fn_graph_quantize(net->graph8, range) != 0))
-        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the int8 network");
-    free(range);
-    return st;
-}
+static fn_graph *build_any(const void *net) { return build_graph(net); }
 
 static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     if (m->embedding_dim != FN_RESNET29_DIM || m->input_size != FN_RESNET29_INPUT)
@@ -173,7 +153,7 @@ static facenet_status resnet29_bind(facenet_model *m, void **out, fn_error *e) {
     if (st == FACENET_OK && !(net->fc = fn_model_weights(m, "fc", 2, fshape, e))) st = e->status;
     if (st == FACENET_OK && !(net->graph = build_graph(net)))
         st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the embedding network");
-    if (st == FACENET_OK) st = bind_int8(m, net, e);
+    if (st == FACENET_OK) st = fn_net_int8_graph(m, net->graph, build_any, net, &net->graph8, e);
     if (st != FACENET_OK) {
         resnet29_free(net);
         return st;

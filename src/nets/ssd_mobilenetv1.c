@@ -19,6 +19,12 @@
  * activations in its own layout from the first conv to the heads. With one
  * image the heads write straight into the caller's arrays (each head's
  * NHWC output already is in anchor order).
+ *
+ * int8: the graph names the input and every conv's output but the heads'
+ * (the heads read 8-bit values and write float32). A model file that
+ * carries their calibration ranges (`facenet quantize --network detector`)
+ * also gets the graph's int8 version, which runs when ex->int8; without
+ * one the detector runs in float32 whatever ex->int8 says.
  */
 #include <math.h>
 #include <stdio.h>
@@ -48,6 +54,7 @@ struct fn_ssd_mobilenetv1 {
     const float *anchors; /* [5118][4] */
     float *folded;        /* the depthwise batch norms' scales and shifts, one allocation */
     fn_graph *graph;      /* the forward pass; outputs box 0, class 0, box 1, ... */
+    fn_graph *graph8;     /* its int8 version, or NULL: no calibration */
 };
 
 /* Channels out of block i (1-based; [0]: out of the first conv), and block i's depthwise stride. */
@@ -159,19 +166,31 @@ static facenet_status bind_all(facenet_model *m, fn_ssd_mobilenetv1 *net, fn_err
     return st;
 }
 
-/* The whole forward pass as a graph; NULL if out of memory. */
-static fn_graph *build_graph(const fn_ssd_mobilenetv1 *net) {
+/* The whole forward pass as a graph, its int8 values named; NULL if out of
+ * memory. */
+static fn_graph *build_graph(const void *vp) {
+    const fn_ssd_mobilenetv1 *net = vp;
     fn_graph *g = fn_graph_new(FN_SSD_INPUT, FN_SSD_INPUT, 3);
     if (!g) return NULL;
     int fm[N_MAPS];
+    char name[32];
+    int bad = fn_graph_name(g, 0, "input");
     int v = fn_graph_conv(g, 0, &net->conv0);
+    bad |= fn_graph_name(g, v, "conv0");
     for (int i = 1; i <= N_BLOCKS; i++) {
-        v = fn_graph_conv(g, fn_graph_conv(g, v, &net->blocks[i - 1].dw), &net->blocks[i - 1].pw);
+        const int dw = fn_graph_conv(g, v, &net->blocks[i - 1].dw);
+        snprintf(name, sizeof name, "dw%d", i);
+        bad |= fn_graph_name(g, dw, name);
+        v = fn_graph_conv(g, dw, &net->blocks[i - 1].pw);
+        snprintf(name, sizeof name, "pw%d", i);
+        bad |= fn_graph_name(g, v, name);
         if (i == 11) fm[0] = v;
     }
     fm[1] = v;
     for (int k = 0; k < N_EXTRA; k++) {
         v = fn_graph_conv(g, v, &net->extra[k]);
+        snprintf(name, sizeof name, "extra%d", k);
+        bad |= fn_graph_name(g, v, name);
         if (k % 2 == 1) fm[2 + k / 2] = v;
     }
     for (int j = 0; j < N_MAPS; j++) {
@@ -181,7 +200,7 @@ static fn_graph *build_graph(const fn_ssd_mobilenetv1 *net) {
         fn_graph_output(g, fn_graph_conv(g, fm[j], &net->box_head[j]));
         fn_graph_output(g, fn_graph_conv(g, fm[j], &net->cls_head[j]));
     }
-    if (!fn_graph_ok(g)) {
+    if (bad || !fn_graph_ok(g)) {
         fn_graph_free(g);
         return NULL;
     }
@@ -192,6 +211,7 @@ static void ssd_free(void *vp) {
     fn_ssd_mobilenetv1 *net = vp;
     if (!net) return;
     fn_graph_free(net->graph);
+    fn_graph_free(net->graph8);
     free(net->folded);
     free(net);
 }
@@ -212,6 +232,7 @@ static facenet_status ssd_bind(facenet_model *m, void **out, fn_error *e) {
     facenet_status st = bind_all(m, net, e);
     if (st == FACENET_OK && !(net->graph = build_graph(net)))
         st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out %s", m->path);
+    if (st == FACENET_OK) st = fn_net_int8_graph(m, net->graph, build_graph, net, &net->graph8, e);
     if (st != FACENET_OK) {
         ssd_free(net);
         return st;
@@ -227,6 +248,7 @@ const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net) { return 
 /* ---------------------------------------------------------------- forward */
 
 const fn_graph *fn_ssd_mobilenetv1_graph(const fn_ssd_mobilenetv1 *net) { return net->graph; }
+const fn_graph *fn_ssd_mobilenetv1_graph8(const fn_ssd_mobilenetv1 *net) { return net->graph8; }
 
 facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex,
                                           const fn_tensor *x, float *box_enc, float *class_logits,
@@ -250,7 +272,7 @@ facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const f
         }
         first += MAP_G[j] * MAP_G[j] * MAP_A[j];
     }
-    if (fn_graph_run(ex, net->graph, x, ys) != 0)
+    if (fn_graph_run(ex, ex->int8 && net->graph8 ? net->graph8 : net->graph, x, ys) != 0)
         return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory running the SSD detector");
     if (x->n == 1) return FACENET_OK;
     first = 0;

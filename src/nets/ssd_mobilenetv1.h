@@ -31,11 +31,16 @@ const float *fn_ssd_mobilenetv1_anchors(const fn_ssd_mobilenetv1 *net);
  * encodings and class logits of feature map 0, then of map 1, and so on;
  * for tests and tools. */
 const fn_graph *fn_ssd_mobilenetv1_graph(const fn_ssd_mobilenetv1 *net);
+/* Its int8 form, or NULL when the model file carries no calibration. The
+ * values it names: "input", "conv0", "dwI" and "pwI" (block I = 1..13, the
+ * depthwise and the pointwise conv) and "extraK" (K = 0..7); the heads
+ * write float32. */
+const fn_graph *fn_ssd_mobilenetv1_graph8(const fn_ssd_mobilenetv1 *net);
 
 /* x: [n,512,512,3] normalised input. box_enc: n x 5118 x 4 (ty, tx, th, tw);
  * class_logits: n x 5118 x 3. Anchors are ordered by feature map (32x32,
  * 16x16, 8x8, 4x4, 2x2, 1x1), then row, column and anchor. Scratch comes
- * from ex->arena. */
+ * from ex->arena. With ex->int8 the int8 form runs, if there is one. */
 facenet_status fn_ssd_mobilenetv1_forward(const fn_ssd_mobilenetv1 *net, const fn_exec *ex,
                                           const fn_tensor *x, float *box_enc, float *class_logits,
                                           fn_error *e);

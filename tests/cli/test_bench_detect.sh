@@ -25,7 +25,7 @@ check "a named photo is not benched by face-api" "$out" '^face-api: not timed \(
 check "mean line" "$out" '^mean [0-9.]+ ms per photo, [0-9.]+ without decoding$'
 
 out=$("$cli" bench detect --runs 1 --json --no-faceapi "$photo" 2>&1)
-check "JSON line" "$out" '^\{"bench": "detect", "photo": "sample4", "faces": 4, "decode_ms": [0-9.]+, .*"total_ms": [0-9.]+\}$'
+check "JSON line" "$out" '^\{"bench": "detect", "photo": "sample4", "faces": 4, "decode_ms": [0-9.]+, .*"total_ms": [0-9.]+, "precision": "float32"\}$'
 if printf '%s\n' "$out" | grep -q 'face-api'; then
     echo "FAIL: --no-faceapi still mentions face-api"
     fails=$((fails + 1))

@@ -73,6 +73,14 @@ fi
 # calibration tensor that is not a range.
 expect 2 "is required" "$cli" quantize --chip x.png
 expect 2 "percentile" "$cli" quantize --out "$tmp/q.safetensors" --percentile 20 x.png
+expect 2 "takes embedding or detector" "$cli" quantize --network landmarks --out "$tmp/q.safetensors" x.png
+expect 2 "not on chips" "$cli" quantize --network detector --chip --out "$tmp/q.safetensors" x.png
+expect 2 "detector ssd" "$cli" quantize --network detector --detector tiny --out "$tmp/q.safetensors" x.png
+if [ -f "$models/tiny_face_detector.safetensors" ]; then
+    expect 1 "only the dlib_resnet29 embedding network and the ssd_mobilenetv1 detector" "$cli" quantize \
+        --network detector --detector-model "$models/tiny_face_detector.safetensors" --out "$tmp/q.safetensors" \
+        "$src/tests/data/image/color.ppm"
+fi
 if [ -f "$models/dlib_resnet29.safetensors" ]; then
     m=(--model "$models/dlib_resnet29.safetensors")
     expect 1 "no int8 calibration.*facenet quantize" "$cli" embed --chip --int8 "${m[@]}" "$src/tests/data/image/color.ppm"

@@ -4,8 +4,8 @@
  *
  *   - quantization of a graph: which values become u8 / s8 and with what
  *     scale, weights per output channel, pools following their input;
- *   - one int8 convolution against a plain integer computation written out
- *     here (s32 sums, per-channel output scales, round half to even,
+ *   - one int8 convolution (plain with ReLU or ReLU6, depthwise with
+ *     ReLU6) against a plain integer computation written out here (s32 sums, per-channel output scales, round half to even,
  *     saturation): both the op-by-op reference (fake quantization in float)
  *     and the fast backend must give it, up to one step where a float sum
  *     lands on a rounding tie;
@@ -17,11 +17,15 @@
  *     against float32;
  *   - calibration tensors: valid ones read back, malformed ones (NaN, <= 0,
  *     too large, wrong shape or dtype) refused with a message naming them;
+ *   - a small MobileNet-SSD (depthwise and pointwise convs under ReLU6,
+ *     float32 heads on two maps): the compiled plan against the reference;
  *   - with the model (skipped when absent): a calibration written by the
  *     public quantizer on 11 of the 22 golden face windows, read back, and
  *     the int8 embeddings of all 22 against float32 (cosine >= 0.99 each),
  *     the compiled plan against the op-by-op reference, and the errors for
- *     int8 on an uncalibrated model.
+ *     int8 on an uncalibrated model;
+ *   - with the SSD detector: calibrated on half of the golden photos, the
+ *     same faces found on all of them, and the plan against the reference.
  *
  * Tolerances. Storing a value rounds it to its grid: an error of up to half
  * a step. The backend sums exactly in integers, the reference in floats, so
@@ -48,7 +52,10 @@
 #include "model/model.h"
 #include "model/safetensors.h"
 #include "nets/preprocess.h"
+#include "detect/detect.h"
+#include "nets/nets.h"
 #include "nets/resnet29.h"
+#include "nets/ssd_mobilenetv1.h"
 #include "golden.h"
 #include "testutil.h"
 
@@ -64,8 +71,8 @@ static float *rnd(size_t n, uint64_t seed, float lo, float hi) {
 }
 
 typedef struct store {
-    fn_conv_desc d[32];
-    float *mem[128];
+    fn_conv_desc d[64];
+    float *mem[256];
     int nd, nm;
 } store;
 
@@ -131,21 +138,28 @@ static void run(const fn_backend *be, int fast, const fn_graph *g, const fn_tens
 
 /* ---------------------------------------------------------------- one conv, by integers */
 
-/* One int8 convolution, input s8, output u8 after ReLU: the backend and the
- * op-by-op reference against the integer arithmetic itself. */
-static void test_int8_conv_integers(void **state) {
-    (void)state;
-    enum { N = 2, H = 9, W = 8, CI = 24, CO = 32, K = 3 };
+/* One int8 convolution, input s8, output u8 after its activation: the
+ * backend and the op-by-op reference against the integer arithmetic
+ * itself. With ReLU6 the output's range (8) lies above 6, so the clip is
+ * not the u8 saturation: it must act at 6 in real terms, which in the
+ * output's stored units is 6 / scale. */
+static void conv_integers(fn_act act, int depthwise, float out_range) {
+    enum { N = 2, H = 9, W = 8, CI = 24, K = 3 };
+    const int CO = depthwise ? CI : 32;
     store s = {0};
-    const fn_conv_desc *d = conv(&s, K, 1, FN_PAD_SAME, CI, CO, FN_ACT_RELU, 11);
+    fn_conv_desc *d = (fn_conv_desc *)conv(&s, K, 1, FN_PAD_SAME, CI, CO, act, 11);
+    d->depthwise = depthwise;
+    /* Larger gains under ReLU6, so that some outputs pass 6 (a depthwise
+     * sum has 9 terms, not 216). */
+    for (int k = 0; act == FN_ACT_RELU6 && k < CO; k++) ((float *)d->scale)[k] *= depthwise ? 20.0f : 4.0f;
     fn_graph *g = fn_graph_new(H, W, CI);
     int c = fn_graph_conv(g, 0, d);
     assert_int_equal(fn_graph_name(g, 0, "input"), 0);
     assert_int_equal(fn_graph_name(g, c, "conv"), 0);
-    float range[2] = {2.0f, 3.0f};
+    float range[2] = {2.0f, out_range};
     assert_int_equal(fn_graph_quantize(g, range), 0);
     assert_true(g->q[0].is_signed && !g->q[1].is_signed);
-    assert_true(fabsf(g->q[0].scale - 2.0f / 127) < 1e-7f && fabsf(g->q[1].scale - 3.0f / 255) < 1e-7f);
+    assert_true(fabsf(g->q[0].scale - 2.0f / 127) < 1e-7f && fabsf(g->q[1].scale - out_range / 255) < 1e-7f);
     const fn_graph_qconv *q = g->qconv[0];
     assert_non_null(q);
     /* The input on its grid already, so only the output rounds. */
@@ -158,8 +172,11 @@ static void test_int8_conv_integers(void **state) {
         x[i] = qx[i] * g->q[0].scale;
     }
     /* The integer computation: s32 sums, bias in sum units, one scale per
-     * output channel to the output's units, ReLU, round half even, u8. */
+     * output channel to the output's units, the activation, round half
+     * even, u8. */
     float *want = calloc(ny, sizeof(float));
+    const double top = act == FN_ACT_RELU6 ? 6.0 / g->q[1].scale : INFINITY;
+    int clipped = 0;
     for (int n = 0; n < N; n++)
         for (int oy = 0; oy < H; oy++)
             for (int ox = 0; ox < W; ox++)
@@ -169,15 +186,21 @@ static void test_int8_conv_integers(void **state) {
                         for (int kx = 0; kx < K; kx++) {
                             int iy = oy + ky - 1, ix = ox + kx - 1;
                             if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-                            for (int ci = 0; ci < CI; ci++)
-                                acc += qx[(((size_t)n * H + iy) * W + ix) * CI + ci] *
-                                       q->w[(((size_t)ky * K + kx) * CI + ci) * CO + co];
+                            const size_t at = (((size_t)n * H + iy) * W + ix) * CI;
+                            if (depthwise)
+                                acc += qx[at + co] * q->w[((size_t)ky * K + kx) * CO + co];
+                            else
+                                for (int ci = 0; ci < CI; ci++)
+                                    acc += qx[at + ci] * q->w[(((size_t)ky * K + kx) * CI + ci) * CO + co];
                         }
                     double sx = g->q[0].scale, sw = q->w_scale[co], sy = g->q[1].scale;
                     double v = (acc + q->bias[co] / (sx * sw)) * (sx * sw / sy);
-                    double r = nearbyint(v < 0 ? 0 : v);
+                    v = v < 0 ? 0 : v;
+                    if (v > top) v = top, clipped++;
+                    double r = nearbyint(v);
                     want[(((size_t)n * H + oy) * W + ox) * CO + co] = (float)((r > 255 ? 255 : r) * sy);
                 }
+    if (act == FN_ACT_RELU6 && clipped == 0) fail_msg("no output reached 6: the clip is not tested");
     fn_tensor tx = fn_tensor_make(N, H, W, CI, x);
     float *yr = calloc(ny, sizeof(float)), *yf = calloc(ny, sizeof(float));
     fn_tensor tr = fn_tensor_make(N, H, W, CO, yr), tf = fn_tensor_make(N, H, W, CO, yf);
@@ -185,21 +208,33 @@ static void test_int8_conv_integers(void **state) {
     const char *names[2] = {"op-by-op reference", FAST ? FAST->name : NULL};
     float *ys[2] = {yr, yf};
     if (FAST) run(FAST, 1, g, &tx, &tf);
+    const char *what = depthwise ? "depthwise conv" : "conv";
+    const char *act_name = act == FN_ACT_RELU6 ? "ReLU6" : "ReLU";
     for (int k = 0; k < (FAST ? 2 : 1); k++) {
         int off = 0;
         for (size_t i = 0; i < ny; i++) {
             double steps = fabs(ys[k][i] - want[i]) / g->q[1].scale;
-            if (steps > 1.001) fail_msg("%s: element %zu is %.1f steps from the integer result", names[k], i, steps);
+            if (steps > 1.001)
+                fail_msg("int8 %s + %s, %s: element %zu is %.1f steps from the integer result", what, act_name,
+                         names[k], i, steps);
             off += steps > 0.5;
         }
         /* A tie needs the float sum to land within an ulp of x.5. */
-        if (off > (int)(ny / 500)) fail_msg("%s: %d of %zu elements one step off", names[k], off, ny);
-        printf("int8 conv: %s matches the integer arithmetic (%d of %zu elements one step off)\n", names[k], off,
-               ny);
+        if (off > (int)(ny / 500))
+            fail_msg("int8 %s + %s, %s: %d of %zu elements one step off", what, act_name, names[k], off, ny);
+        printf("int8 %s + %s: %s matches the integer arithmetic (%d of %zu elements one step off, %d clipped)\n",
+               what, act_name, names[k], off, ny, clipped);
     }
     free(x), free(qx), free(want), free(yr), free(yf);
     fn_graph_free(g);
     store_free(&s);
+}
+
+static void test_int8_conv_integers(void **state) {
+    (void)state;
+    conv_integers(FN_ACT_RELU, 0, 3.0f);
+    conv_integers(FN_ACT_RELU6, 0, 8.0f);
+    conv_integers(FN_ACT_RELU6, 1, 8.0f);
 }
 
 /* ---------------------------------------------------------------- a small ResNet */
@@ -294,6 +329,121 @@ static void test_int8_mini_resnet(void **state) {
             if (!(fast_vs_ref < 1e-8)) fail_msg("int8 plan vs reference: NSE %.3g", fast_vs_ref);
             if (!(worst_cos > 0.99)) fail_msg("int8 plan vs float32: cosine %.4f", worst_cos);
         }
+    }
+    free(range), free(x);
+    fn_graph_free(g);
+    fn_graph_free(g8);
+    store_free(&s);
+}
+
+/* ---------------------------------------------------------------- a small MobileNet-SSD */
+
+/* The SSD detector's shapes in miniature: s8 input, a strided conv, blocks
+ * of depthwise + pointwise convs (one depthwise strided), all ReLU6, and
+ * float32 heads (1x1, no activation) on two feature maps: four outputs. */
+static fn_graph *mini_ssd(store *s) {
+    fn_graph *g = fn_graph_new(34, 34, 3);
+    char name[32];
+    int bad = fn_graph_name(g, 0, "input");
+    int v = fn_graph_conv(g, 0, conv(s, 3, 2, FN_PAD_SAME, 3, 16, FN_ACT_RELU6, 400)); /* 17 */
+    bad |= fn_graph_name(g, v, "conv0");
+    static const int CIN[3] = {16, 32, 32}, COUT[3] = {32, 32, 48}, STRIDE[3] = {1, 2, 1};
+    int fm[2];
+    for (int i = 0; i < 3; i++) {
+        fn_conv_desc *dw = (fn_conv_desc *)conv(s, 3, STRIDE[i], FN_PAD_SAME, CIN[i], CIN[i], FN_ACT_RELU6, 410 + 10 * i);
+        dw->depthwise = 1;
+        int d = fn_graph_conv(g, v, dw);
+        snprintf(name, sizeof name, "dw%d", i + 1);
+        bad |= fn_graph_name(g, d, name);
+        v = fn_graph_conv(g, d, conv(s, 1, 1, FN_PAD_SAME, CIN[i], COUT[i], FN_ACT_RELU6, 415 + 10 * i));
+        snprintf(name, sizeof name, "pw%d", i + 1);
+        bad |= fn_graph_name(g, v, name);
+        if (i == 0) fm[0] = v;
+    }
+    fm[1] = v;
+    for (int j = 0; j < 2; j++) {
+        const int c = j ? 48 : 32;
+        fn_graph_output(g, fn_graph_conv(g, fm[j], conv(s, 1, 1, FN_PAD_SAME, c, 12, FN_ACT_NONE, 450 + j)));
+        fn_graph_output(g, fn_graph_conv(g, fm[j], conv(s, 1, 1, FN_PAD_SAME, c, 9, FN_ACT_NONE, 460 + j)));
+    }
+    assert_false(bad);
+    assert_true(fn_graph_ok(g));
+    return g;
+}
+
+static void test_int8_mini_ssd(void **state) {
+    (void)state;
+    enum { N = 2, NOUT = 4 };
+    static const int SIDE[NOUT] = {17, 17, 9, 9}, CH[NOUT] = {12, 9, 12, 9};
+    store s = {0};
+    fn_graph *g = mini_ssd(&s), *g8 = mini_ssd(&s);
+    const size_t nx = (size_t)N * 34 * 34 * 3;
+    float *x = malloc(sizeof(float) * nx);
+    for (size_t i = 0; i < nx; i++) {
+        size_t p = i / 3, n = p / (34 * 34), yy = p / 34 % 34, xx = p % 34;
+        x[i] = 0.9f * sinf(0.25f * (float)xx + 0.7f * (float)n + (float)(i % 3)) * cosf(0.15f * (float)yy);
+    }
+    fn_tensor tx = fn_tensor_make(N, 34, 34, 3, x);
+    float *y[3][NOUT]; /* float32, reference, fast */
+    fn_tensor t[3][NOUT];
+    size_t total = 0, off[NOUT];
+    for (int k = 0; k < NOUT; k++) off[k] = total, total += (size_t)N * SIDE[k] * SIDE[k] * CH[k];
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < NOUT; k++) {
+            y[r][k] = calloc((size_t)N * SIDE[k] * SIDE[k] * CH[k], sizeof(float));
+            t[r][k] = fn_tensor_make(N, SIDE[k], SIDE[k], CH[k], y[r][k]);
+        }
+    float *range = calloc((size_t)g->n_ops + 1, sizeof(float));
+    calibrate(g, &tx, range, t[0]);
+    /* The largest magnitudes: ReLU6 caps them at 6; take ranges below
+     * that, as a percentile would, so that some values saturate. */
+    for (int v = 1; v <= g->n_ops; v++) range[v] *= 0.9f;
+    assert_int_equal(fn_graph_quantize(g8, range), 0);
+    run(&fn_backend_ref, 0, g8, &tx, t[1]);
+    float *flat[3];
+    for (int r = 0; r < 3; r++) {
+        flat[r] = malloc(sizeof(float) * total);
+        for (int k = 0; k < NOUT; k++)
+            memcpy(flat[r] + off[k], y[r][k], sizeof(float) * (size_t)N * SIDE[k] * SIDE[k] * CH[k]);
+    }
+    double ref_vs_f32 = test_nse(flat[1], flat[0], total);
+    printf("int8 mini SSD: op-by-op reference vs float32 NSE %.3g\n", ref_vs_f32);
+    if (!(ref_vs_f32 < 1e-2)) fail_msg("int8 reference vs float32: NSE %.3g", ref_vs_f32);
+    if (FAST) {
+        run(FAST, 1, g8, &tx, t[2]);
+        for (int k = 0; k < NOUT; k++)
+            memcpy(flat[2] + off[k], y[2][k], sizeof(float) * (size_t)N * SIDE[k] * SIDE[k] * CH[k]);
+        double fast_vs_ref = test_nse(flat[2], flat[1], total);
+        printf("int8 mini SSD, %s: vs the op-by-op reference NSE %.3g, vs float32 NSE %.3g\n", FAST->name,
+               fast_vs_ref, test_nse(flat[2], flat[0], total));
+        if (!(fast_vs_ref < 1e-8)) fail_msg("int8 plan vs reference: NSE %.3g", fast_vs_ref);
+    }
+    /* Values left in float32 (what `facenet quantize --float32` does): a
+     * conv then reads float32 and writes a value that is quantized after
+     * it, or reads int8 and writes float32. */
+    fn_graph *g8b = mini_ssd(&s);
+    for (int v = 0; v <= g->n_ops; v++) {
+        const char *name = fn_graph_value_name(g, v);
+        if (name && (strcmp(name, "pw1") == 0 || strcmp(name, "pw3") == 0)) range[v] = 0.0f;
+    }
+    assert_int_equal(fn_graph_quantize(g8b, range), 0);
+    run(&fn_backend_ref, 0, g8b, &tx, t[1]);
+    for (int k = 0; k < NOUT; k++)
+        memcpy(flat[1] + off[k], y[1][k], sizeof(float) * (size_t)N * SIDE[k] * SIDE[k] * CH[k]);
+    printf("int8 mini SSD, pw1 and pw3 float32: reference vs float32 NSE %.3g\n", test_nse(flat[1], flat[0], total));
+    if (FAST) {
+        run(FAST, 1, g8b, &tx, t[2]);
+        for (int k = 0; k < NOUT; k++)
+            memcpy(flat[2] + off[k], y[2][k], sizeof(float) * (size_t)N * SIDE[k] * SIDE[k] * CH[k]);
+        double fast_vs_ref = test_nse(flat[2], flat[1], total);
+        printf("int8 mini SSD, pw1 and pw3 float32, %s: vs the op-by-op reference NSE %.3g\n", FAST->name,
+               fast_vs_ref);
+        if (!(fast_vs_ref < 1e-8)) fail_msg("int8 plan with float32 values vs reference: NSE %.3g", fast_vs_ref);
+    }
+    fn_graph_free(g8b);
+    for (int r = 0; r < 3; r++) {
+        free(flat[r]);
+        for (int k = 0; k < NOUT; k++) free(y[r][k]);
     }
     free(range), free(x);
     fn_graph_free(g);
@@ -460,14 +610,141 @@ static void test_int8_resnet29(void **state) {
     unlink(out);
 }
 
+/* ---------------------------------------------------------------- the SSD detector */
+
+static double iou(const fn_face_box *a, const fn_face_box *b) {
+    const double x0 = fmax(a->x, b->x), y0 = fmax(a->y, b->y);
+    const double x1 = fmin(a->x + a->w, b->x + b->w), y1 = fmin(a->y + a->h, b->y + b->h);
+    const double in = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0.0;
+    return in / ((double)a->w * a->h + (double)b->w * b->h - in);
+}
+
+/* Calibrated by the public quantizer on half of the golden photos, the
+ * int8 detector finds every face the float32 one finds on all of them (IoU
+ * >= 0.8, score within 0.15: measured 0.93 and 0.09; a face scored near
+ * the 0.5 threshold may go either way); its compiled plan matches the
+ * op-by-op reference. */
+static void test_int8_ssd(void **state) {
+    (void)state;
+    static char mp[4096];
+    const char *found = test_model_path("ssd_mobilenetv1.safetensors");
+    if (found) snprintf(mp, sizeof mp, "%s", found);
+    golden gd = {0};
+    if (!found || golden_open(&gd) != 0) {
+        skip();
+        return;
+    }
+    char out[] = "/tmp/facenet-test-int8-ssd-XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    facenet_ctx *ctx;
+    facenet_ctx_params cp = facenet_ctx_default_params();
+    cp.n_threads = 2;
+    assert_int_equal(facenet_ctx_create(&cp, &ctx), FACENET_OK);
+    facenet_model *m, *m8;
+    assert_int_equal(facenet_model_load(ctx, mp, &m), FACENET_OK);
+    const int np = (int)golden_photo_count(&gd);
+    assert_true(np >= 2);
+    facenet_image *photos = calloc((size_t)np, sizeof *photos);
+    for (int p = 0; p < np; p++) golden_load_photo(&gd, (size_t)p, &photos[p]);
+    golden_close(&gd);
+    facenet_quantizer *q;
+    facenet_quantize_params qp = facenet_quantize_default_params();
+    assert_int_equal(facenet_quantizer_create(ctx, m, &qp, &q), FACENET_OK);
+    assert_int_equal(facenet_quantizer_add(q, photos, np / 2), FACENET_OK);
+    assert_int_equal(facenet_quantizer_count(q), np / 2);
+    assert_int_equal(facenet_quantizer_write(q, out), FACENET_OK);
+    facenet_quantizer_free(q);
+    assert_int_equal(facenet_model_load(ctx, out, &m8), FACENET_OK);
+    assert_true(fn_model_has_int8(m8) && !fn_model_has_int8(m));
+    fn_arena a = {0};
+    fn_exec ex;
+    fn_exec_init(&ex, fn_backend_default(), ctx->pool, &a);
+    int faces = 0;
+    double worst_iou = 1, worst_score = 0;
+    for (int p = 0; p < np; p++) {
+        fn_face_box b32[32], b8[32];
+        int n32 = 0, n8 = 0;
+        fn_error e;
+        ex.int8 = 0;
+        assert_int_equal(fn_detect(m8, &ex, &photos[p], NULL, b32, 32, &n32, &e), FACENET_OK);
+        ex.int8 = 1;
+        assert_int_equal(fn_detect(m8, &ex, &photos[p], NULL, b8, 32, &n8, &e), FACENET_OK);
+        for (int i = 0; i < n32; i++) {
+            int best = -1;
+            for (int j = 0; j < n8; j++)
+                if (best < 0 || iou(&b32[i], &b8[j]) > iou(&b32[i], &b8[best])) best = j;
+            if (best < 0 || iou(&b32[i], &b8[best]) < 0.5) {
+                if (b32[i].score < 0.6f) continue; /* near the threshold: either way */
+                fail_msg("photo %d: the int8 detector misses the face at (%.0f, %.0f) scored %.3f", p, b32[i].x,
+                         b32[i].y, b32[i].score);
+            }
+            worst_iou = fmin(worst_iou, iou(&b32[i], &b8[best]));
+            worst_score = fmax(worst_score, fabs(b32[i].score - b8[best].score));
+            faces++;
+        }
+        for (int j = 0; j < n8; j++) {
+            int matched = 0;
+            for (int i = 0; i < n32 && !matched; i++) matched = iou(&b32[i], &b8[j]) >= 0.5;
+            if (!matched && b8[j].score >= 0.6f)
+                fail_msg("photo %d: the int8 detector finds a face the float32 one does not (score %.3f)", p,
+                         b8[j].score);
+        }
+    }
+    printf("SSD int8 (%s): %d faces on %d photos, worst IoU to float32 %.3f, worst score difference %.3f\n",
+           facenet_backend_name(), faces, np, worst_iou, worst_score);
+    if (!(worst_iou >= 0.8 && worst_score <= 0.15))
+        fail_msg("int8 detections vs float32: IoU %.3f, score difference %.3f", worst_iou, worst_score);
+
+    /* The compiled plan against the op-by-op reference, on the raw outputs
+     * of the first photo. */
+    if (FAST) {
+        const fn_norm norm = {{127.5f, 127.5f, 127.5f}, 127.5f};
+        const size_t per = (size_t)512 * 512 * 3, nb = (size_t)5118 * 4, nc = (size_t)5118 * 3;
+        float *in = malloc(sizeof(float) * per), *y[3];
+        for (int r = 0; r < 3; r++) y[r] = malloc(sizeof(float) * (nb + nc));
+        assert_int_equal(fn_to_input(&ex, &photos[0], 512, 0, &norm, in), 0);
+        fn_tensor x = fn_tensor_make(1, 512, 512, 3, in);
+        fn_exec e2;
+        fn_arena a2 = {0};
+        fn_error err;
+        const fn_backend *bes[3] = {FAST, &fn_backend_ref, FAST};
+        const int int8[3] = {0, 1, 1};
+        for (int r = 0; r < 3; r++) {
+            fn_exec_init(&e2, bes[r], NULL, &a2);
+            e2.int8 = int8[r];
+            assert_int_equal(fn_ssd_mobilenetv1_forward(m8->net, &e2, &x, y[r], y[r] + nb, &err), FACENET_OK);
+            fn_exec_release(&e2);
+            fn_arena_reset(&a2);
+        }
+        fn_arena_free(&a2);
+        const double nse = test_nse(y[2], y[1], nb + nc), quant = test_nse(y[1], y[0], nb + nc);
+        printf("SSD int8 plan vs op-by-op reference: NSE %.3g (reference vs float32: NSE %.3g)\n", nse, quant);
+        if (!(nse < 0.5 * quant)) fail_msg("int8 plan vs reference: NSE %.3g, not below half of %.3g", nse, quant);
+        free(in);
+        for (int r = 0; r < 3; r++) free(y[r]);
+    }
+    fn_exec_release(&ex);
+    fn_arena_free(&a);
+    for (int p = 0; p < np; p++) facenet_image_free(&photos[p]);
+    free(photos);
+    facenet_model_free(m8);
+    facenet_model_free(m);
+    facenet_ctx_free(ctx);
+    unlink(out);
+}
+
 int main(void) {
     FAST = fn_backend_fast();
     setenv("FACENET_THREADS_ADAPT", "0", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int8_conv_integers),
         cmocka_unit_test(test_int8_mini_resnet),
+        cmocka_unit_test(test_int8_mini_ssd),
         cmocka_unit_test(test_calibration_tensors),
         cmocka_unit_test(test_int8_resnet29),
+        cmocka_unit_test(test_int8_ssd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,8 +90,11 @@ int fn_dnnl_md_tag_dt(dnnl_memory_desc_t *md, int n, int h, int w, int c, dnnl_f
 
 /* Attributes with a user-managed scratchpad and these post-ops (NULL: none). */
 dnnl_primitive_attr_t fn_dnnl_attr(const_dnnl_post_ops_t po);
-/* Append an activation as an eltwise post-op (nothing for FN_ACT_NONE). */
-int fn_dnnl_append_act(dnnl_post_ops_t po, fn_act act, float alpha);
+/* Append an activation as an eltwise post-op (nothing for FN_ACT_NONE).
+ * unit: the real value of one step of the values it sees (1 for float32;
+ * an int8 convolution's post-ops see dst's stored units, after the output
+ * scales), so that ReLU6's bound stays at 6 in real terms. */
+int fn_dnnl_append_act(dnnl_post_ops_t po, fn_act act, float alpha, float unit);
 
 /* The int8 part of a convolution (graph.c): per output channel, the
  * factor from the s32 accumulator to dst's stored units, and the factor on
@@ -99,6 +102,7 @@ int fn_dnnl_append_act(dnnl_post_ops_t po, fn_act act, float alpha);
 typedef struct fn_dnnl_conv_q {
     const float *oscale; /* [cout] */
     float sum_scale;
+    float dst_unit; /* the real value of one step of dst (1 for float32) */
 } fn_dnnl_conv_q;
 
 /* Convolution forward primitive descriptor for d on an n x h x w input,

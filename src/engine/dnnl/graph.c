@@ -404,7 +404,7 @@ static int qconv_pd(compiler *c, int i, float in_scale, dnnl_data_type_t in_type
     float *oscale = malloc(sizeof(float) * (size_t)d->cout);
     if (!oscale) return -1;
     for (int k = 0; k < d->cout; k++) oscale[k] = in_scale * q->w_scale[k] / q_scale(y);
-    const fn_dnnl_conv_q cq = {oscale, sum_scale};
+    const fn_dnnl_conv_q cq = {oscale, sum_scale, q_scale(y)};
     int rc = fn_dnnl_md_tag_dt(&smd, c->n, xh, xw, xc, dnnl_nhwc, in_type) ||
                      fn_dnnl_md_tag_dt(&dmd, c->n, op->h, op->w, op->c, dnnl_nhwc, q_type(y)) ||
                      fn_dnnl_conv_pd(c->st, d, c->n, xh, xw, dnnl_convolution_direct, &smd, &dmd, add != NULL,
@@ -434,7 +434,9 @@ static int compile_conv(compiler *c, int i) {
     if (other >= 0 && !qc && (qv(c, j + 1).scale > 0.0f || c->val[other].md.data_type != dnnl_f32)) other = -1;
     const fn_graph_op *add = other >= 0 ? &g->ops[j] : NULL;
     const fn_graph_qvalue y = qv(c, add ? j + 1 : o);
-    const float ys = q_scale(y);
+    /* A float32 conv writes real values (a quantized y is settled onto its
+     * grid after it); an int8 one writes y's units. */
+    const float ys = qc ? q_scale(y) : 1.0f;
     /* The shortcut keeps its own units in the destination when it has the
      * destination's type (the sum post-op rescales it, exactly); otherwise
      * it is converted to the destination's units when placed there. */
@@ -560,7 +562,7 @@ static int binary_add(compiler *c, const value *a, const value *b, const value *
     if (!OK(dnnl_binary_desc_init(&bd, dnnl_binary_add, &a->md, &b->md, &out->md)) ||
         !OK(dnnl_post_ops_create(&po)))
         return -1;
-    dnnl_primitive_attr_t attr = fn_dnnl_append_act(po, act, alpha) ? NULL : fn_dnnl_attr(po);
+    dnnl_primitive_attr_t attr = fn_dnnl_append_act(po, act, alpha, 1.0f) ? NULL : fn_dnnl_attr(po);
     dnnl_post_ops_destroy(po);
     if (!attr) return -1;
     dnnl_status_t st = dnnl_primitive_desc_create(&pd, &bd, attr, c->st->engine, NULL);

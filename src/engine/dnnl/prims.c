@@ -65,13 +65,13 @@ dnnl_primitive_attr_t fn_dnnl_attr(const_dnnl_post_ops_t po) {
     return attr;
 }
 
-int fn_dnnl_append_act(dnnl_post_ops_t po, fn_act act, float alpha) {
+int fn_dnnl_append_act(dnnl_post_ops_t po, fn_act act, float alpha, float unit) {
     switch (act) {
     case FN_ACT_NONE: return 0;
     case FN_ACT_RELU:
         return OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)) ? 0 : -1;
     case FN_ACT_RELU6:
-        return OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f)) ? 0 : -1;
+        return OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f / unit)) ? 0 : -1;
     case FN_ACT_LEAKY:
         return OK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, alpha, 0.0f)) ? 0 : -1;
     }
@@ -111,9 +111,10 @@ int fn_dnnl_conv_pd(fn_dnnl_state *st, const fn_conv_desc *d, int n, int h, int 
         return -1;
     dnnl_post_ops_t po = NULL;
     if (!OK(dnnl_post_ops_create(&po))) return -1;
-    int bad = fn_dnnl_append_act(po, d->act, d->alpha) ||
+    const float unit = q ? q->dst_unit : 1.0f;
+    int bad = fn_dnnl_append_act(po, d->act, d->alpha, unit) ||
               (sum && !OK(dnnl_post_ops_append_sum(po, q ? q->sum_scale : 1.0f))) ||
-              fn_dnnl_append_act(po, act2, alpha2);
+              fn_dnnl_append_act(po, act2, alpha2, unit);
     dnnl_primitive_attr_t attr = bad ? NULL : fn_dnnl_attr(po);
     dnnl_post_ops_destroy(po);
     if (!attr) return -1;
