@@ -11,8 +11,12 @@
  * over any number of chips gives any percentile to within top / NBINS.
  * The exact maximum is kept beside it for percentile 100.
  *
+ * Beside it, each value's per-channel sum gives its mean over all images,
+ * for the bias correction of the convolutions that read it (graph.h).
+ *
  * Writing copies the model file's tensors and metadata and adds one F32 [1]
- * tensor "int8/NAME" per range (model/calibration.c reads them back).
+ * tensor "int8/NAME" per range and one F32 [C] "int8/NAME.mean" per mean
+ * (model/calibration.c reads them back).
  */
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +37,9 @@ typedef struct hist {
     double top;  /* bins cover [0, top) */
     double max;  /* the largest magnitude seen */
     double count;
+    double *sum; /* per channel, for the means (bias correction) */
+    int channels;
+    double pixels; /* elements per channel summed */
 } hist;
 
 struct facenet_quantizer {
@@ -63,6 +70,21 @@ static void widen(hist *h, double a) {
         memset(h->bins + NBINS / 2, 0, sizeof(double) * (NBINS / 2));
         h->top *= 2.0;
     }
+}
+
+/* Add t's elements to h's per-channel sums (NHWC: the channel is the last
+ * index). -1 if out of memory. */
+static int record_sums(hist *h, const fn_tensor *t) {
+    if (!h->sum) {
+        if (!(h->sum = calloc((size_t)t->c, sizeof *h->sum))) return -1;
+        h->channels = t->c;
+    }
+    if (h->channels != t->c) return -1;
+    const size_t px = fn_tensor_count(t) / (size_t)t->c;
+    for (size_t p = 0; p < px; p++)
+        for (int k = 0; k < t->c; k++) h->sum[k] += t->data[p * (size_t)t->c + (size_t)k];
+    h->pixels += (double)px;
+    return 0;
 }
 
 static void record(hist *h, const float *x, size_t n) {
@@ -112,6 +134,7 @@ static void observe(void *user, const fn_graph *g, int v, const fn_tensor *t) {
         return;
     }
     record(q->h[v], t->data, fn_tensor_count(t));
+    if (record_sums(q->h[v], t) != 0) q->failed = 1;
 }
 
 facenet_status facenet_quantizer_create(facenet_ctx *ctx, const facenet_model *model,
@@ -154,7 +177,10 @@ facenet_status facenet_quantizer_create(facenet_ctx *ctx, const facenet_model *m
 
 void facenet_quantizer_free(facenet_quantizer *q) {
     if (!q) return;
-    for (int v = 0; q->h && v < q->n_values; v++) free(q->h[v]);
+    for (int v = 0; q->h && v < q->n_values; v++) {
+        if (q->h[v]) free(q->h[v]->sum);
+        free(q->h[v]);
+    }
     free(q->h);
     fn_exec_release(&q->ex);
     fn_arena_free(&q->arena);
@@ -238,8 +264,10 @@ static facenet_status check_list(const facenet_quantizer *q, fn_error *e) {
 }
 
 typedef struct calib_tensor {
-    char name[128];
+    char name[128], mean_name[136];
     float value;
+    float *mean; /* [channels] */
+    int64_t channels;
 } calib_tensor;
 
 facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_path) {
@@ -257,7 +285,7 @@ facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_pat
     if (check_list(q, &e) != FACENET_OK) return fn_ctx_report(q->ctx, &e);
     const fn_st_file *f = q->model->file;
     const size_t n_old = fn_st_count(f), n_meta = fn_st_meta_count(f);
-    fn_st_entry *entries = calloc(n_old + (size_t)q->n_values + 1, sizeof *entries);
+    fn_st_entry *entries = calloc(n_old + 2 * (size_t)q->n_values + 1, sizeof *entries);
     calib_tensor *ct = calloc((size_t)q->n_values, sizeof *ct);
     const char **meta = calloc(2 * (n_meta + 1), sizeof *meta);
     static const int64_t one[1] = {1};
@@ -281,11 +309,27 @@ facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_pat
         double r = range_of(q->h[v], q->p.percentile);
         c->value = (float)(r > 1e-6 ? (r < FN_CALIB_MAX ? r : FN_CALIB_MAX) : 1e-6);
         entries[n++] = (fn_st_entry){c->name, FN_DTYPE_F32, 1, one, &c->value};
+        const hist *h = q->h[v];
+        if (h->sum && h->pixels > 0) {
+            if (!(c->mean = malloc(sizeof(float) * (size_t)h->channels))) {
+                fn_fail(&e, FACENET_ERR_NO_MEMORY, "out of memory writing %s", out_path);
+                goto done;
+            }
+            for (int k = 0; k < h->channels; k++) {
+                const double m = h->sum[k] / h->pixels;
+                c->mean[k] = (float)(m > FN_CALIB_MAX ? FN_CALIB_MAX : m < -FN_CALIB_MAX ? -FN_CALIB_MAX : m);
+            }
+            c->channels = h->channels;
+            snprintf(c->mean_name, sizeof c->mean_name, "%s%s", c->name, FN_CALIB_MEAN_SUFFIX);
+            entries[n++] = (fn_st_entry){c->mean_name, FN_DTYPE_F32, 1, &c->channels, c->mean};
+        }
     }
-    snprintf(desc, sizeof desc, "ranges: percentile %g of |x| over %d %s; %zu values int8%s%s", q->p.percentile,
-             q->chips, q->model->arch->kind == FN_ARCH_DETECTOR ? "photos" : "chips", n_cal, q->float32_values[0] ? "; float32: " : "", q->float32_values);
+    snprintf(desc, sizeof desc, "ranges: percentile %g of |x| over %d %s, with channel means; %zu values int8%s%s",
+             q->p.percentile, q->chips, q->model->arch->kind == FN_ARCH_DETECTOR ? "photos" : "chips", n_cal,
+             q->float32_values[0] ? "; float32: " : "", q->float32_values);
     fn_st_write(out_path, entries, n, meta, fn_meta_with(f, FN_META_INT8, desc, meta), &e);
 done:
+    for (size_t i = 0; ct && i < (size_t)q->n_values; i++) free(ct[i].mean);
     free(entries);
     free(ct);
     free(meta);

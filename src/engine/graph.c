@@ -195,8 +195,10 @@ static int non_negative(const fn_graph *g, int v) {
 }
 
 /* The int8 form of conv d: s8 weights, one scale per output channel over
- * the weights with the epilogue's scale folded in. NULL if out of memory. */
-static fn_graph_qconv *qconv_new(const fn_conv_desc *d) {
+ * the weights with the epilogue's scale folded in; with in_mean (the
+ * input's per-channel mean, or NULL) the bias corrected by the rounded
+ * weights' mean error. NULL if out of memory. */
+static fn_graph_qconv *qconv_new(const fn_conv_desc *d, const float *in_mean) {
     const size_t co = (size_t)d->cout, per_tap = d->depthwise ? co : (size_t)d->cin * co;
     const size_t count = (size_t)d->kh * d->kw * per_tap;
     fn_graph_qconv *q = calloc(1, sizeof *q);
@@ -223,6 +225,21 @@ static fn_graph_qconv *qconv_new(const fn_conv_desc *d) {
         q->w[i] = (int8_t)(r < -127.0f ? -127.0f : r > 127.0f ? 127.0f : r);
         q->deq[i] = (float)q->w[i] * q->w_scale[i % co];
     }
+    if (in_mean) {
+        /* Weight i is tap i / per_tap, input channel (i % per_tap) / co
+         * (depthwise: its own channel i % co). */
+        double *corr = calloc(co, sizeof *corr);
+        if (!corr) {
+            qconv_free(q);
+            return NULL;
+        }
+        for (size_t i = 0; i < count; i++) {
+            const size_t ci = d->depthwise ? i % co : (i % per_tap) / co;
+            corr[i % co] += ((double)fn_conv_folded_weight(d, i) - q->deq[i]) * in_mean[ci];
+        }
+        for (size_t k = 0; k < co; k++) q->bias[k] = (float)(q->bias[k] + corr[k]);
+        free(corr);
+    }
     q->desc = *d;
     q->desc.weights = q->deq;
     q->desc.bias = q->bias;
@@ -230,11 +247,16 @@ static fn_graph_qconv *qconv_new(const fn_conv_desc *d) {
     return q;
 }
 
-int fn_graph_quantize(fn_graph *g, const float *range) {
+int fn_graph_quantize(fn_graph *g, const float *range, const float *const *mean) {
     if (!fn_graph_ok(g) || g->q || !range) return -1;
     const int nv = g->n_ops + 1;
-    for (int v = 0; v < nv; v++)
+    for (int v = 0; v < nv; v++) {
         if (!isfinite(range[v])) return -1;
+        int h, w, c;
+        fn_graph_shape(g, v, &h, &w, &c);
+        for (int k = 0; mean && mean[v] && k < c; k++)
+            if (!isfinite(mean[v][k])) return -1;
+    }
     g->q = calloc((size_t)nv, sizeof *g->q);
     g->qconv = calloc((size_t)g->n_ops, sizeof *g->qconv);
     if (!g->q || !g->qconv) goto fail;
@@ -247,7 +269,7 @@ int fn_graph_quantize(fn_graph *g, const float *range) {
             g->q[v].scale = range[v] / (g->q[v].is_signed ? 127.0f : 255.0f);
         }
         if (op && op->kind == FN_OP_CONV && g->q[op->in[0]].scale > 0.0f &&
-            !(g->qconv[v - 1] = qconv_new(op->conv)))
+            !(g->qconv[v - 1] = qconv_new(op->conv, mean ? mean[op->in[0]] : NULL)))
             goto fail;
     }
     return 0;

@@ -49,6 +49,14 @@
  *     folded in), accumulates exactly and rounds only where its output (or
  *     the add fused after it) is stored: so a residual add sees the
  *     convolution's unrounded sum;
+ *   - bias correction (Nagel et al. 2019, "Data-free quantization through
+ *     weight equalization and bias correction"): when calibration measured
+ *     the per-channel mean E[x] of a convolution's input, the error the
+ *     rounded weights make on average, (W - Wq) E[x], is added to the
+ *     bias. Rounding a channel's weights moves its output by the same
+ *     amount at every pixel, so the error is systematic, and through a deep
+ *     network it grows: on the SSD detector the correction takes the
+ *     outputs' error from the weights down by about ten times;
  *   - everything else (adds of f32 values, the global mean, the dense
  *     layer) is f32 on dequantized inputs.
  * The op-by-op run is the reference of that arithmetic: it convolves the
@@ -141,9 +149,12 @@ int fn_graph_name(fn_graph *g, int v, const char *name);
 const char *fn_graph_value_name(const fn_graph *g, int v);
 /* Make g its int8 version (see the top): range[v] (for every value, 0 to
  * n_ops) is the magnitude named value v must represent; unnamed values and
- * ranges <= 0 stay float32, except pools, which follow their input. 0, or
- * -1 if out of memory, already quantized, or a range is not finite. */
-int fn_graph_quantize(fn_graph *g, const float *range);
+ * ranges <= 0 stay float32, except pools, which follow their input. mean
+ * (NULL, or one entry per value, each NULL or the value's channel count
+ * of floats): the values' per-channel means over calibration, for the bias
+ * correction of the convolutions that read them. 0, or -1 if out of
+ * memory, already quantized, or a range or mean is not finite. */
+int fn_graph_quantize(fn_graph *g, const float *range, const float *const *mean);
 /* Round x (count floats) to the grid of q in place: x = clamp(rint(x /
  * scale)) * scale. The reference of storing a quantized value. */
 void fn_graph_fake_quant(float *x, size_t count, const fn_graph_qvalue *q);

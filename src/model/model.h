@@ -40,8 +40,16 @@ size_t fn_meta_with(const fn_st_file *f, const char *key, const char *value, con
 #define FN_CALIB_PREFIX "int8/"
 #define FN_CALIB_MAX 1e6f
 #define FN_META_INT8 "int8_calibration" /* what was measured, for people */
+/* Value NAME's per-channel mean over calibration (for bias correction,
+ * engine/graph.h) is the tensor FN_CALIB_PREFIX NAME FN_CALIB_MEAN_SUFFIX,
+ * F32 [channels]. */
+#define FN_CALIB_MEAN_SUFFIX ".mean"
 /* 1 and *range if f has value name's range, 0 if it has none, -1 with e
  * filled (naming path) if the tensor is there but malformed. */
 int fn_calib_range(const fn_st_file *f, const char *path, const char *name, float *range, fn_error *e);
+/* 1 and the c floats of value name's per-channel mean in out (which the
+ * caller frees) if f has them, 0 if it has none, -1 with e filled if the
+ * tensor is malformed (not F32 [c], or not finite). */
+int fn_calib_mean(const fn_st_file *f, const char *path, const char *name, int c, float **out, fn_error *e);
 
 #endif

@@ -38,24 +38,35 @@ int fn_model_has_int8(const facenet_model *m) {
 facenet_status fn_net_int8_graph(const facenet_model *m, const fn_graph *g, fn_graph *(*build)(const void *net),
                                  const void *net, fn_graph **out, fn_error *e) {
     *out = NULL;
-    float *range = calloc((size_t)g->n_ops + 1, sizeof *range);
-    if (!range) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
+    const int nv = g->n_ops + 1;
+    float *range = calloc((size_t)nv, sizeof *range);
+    float **mean = calloc((size_t)nv, sizeof *mean);
+    facenet_status st = FACENET_OK;
+    if (!range || !mean) {
+        st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory");
+        goto done;
+    }
     int found = 0;
-    for (int v = 0; v <= g->n_ops; v++) {
+    for (int v = 0; v < nv; v++) {
         const char *name = fn_graph_value_name(g, v);
+        int h, w, c;
+        fn_graph_shape(g, v, &h, &w, &c);
         int r = name ? fn_calib_range(m->file, m->path, name, &range[v], e) : 0;
+        if (r >= 0 && name) r = fn_calib_mean(m->file, m->path, name, c, &mean[v], e) < 0 ? -1 : r;
         if (r < 0) {
-            free(range);
-            return e->status;
+            st = e->status;
+            goto done;
         }
         found += r;
     }
-    facenet_status st = FACENET_OK;
-    if (found && (!(*out = build(net)) || fn_graph_quantize(*out, range) != 0)) {
+    if (found && (!(*out = build(net)) || fn_graph_quantize(*out, range, (const float *const *)mean) != 0)) {
         fn_graph_free(*out);
         *out = NULL;
         st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory laying out the int8 form of %s", m->path);
     }
+done:
+    for (int v = 0; mean && v < nv; v++) free(mean[v]);
+    free(mean);
     free(range);
     return st;
 }
