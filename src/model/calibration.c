@@ -7,9 +7,9 @@
  * reader, and a file without them is simply a float32-only model. A
  * value's per-channel mean, for bias correction, is "int8/<name>.mean",
  * F32 [channels]; a calibration written before there were means has none,
- * and its convolutions run uncorrected. What
- * `facenet quantize` measured is described in the "int8_calibration"
- * metadata, for people; the runtime reads only the tensors.
+ * and its convolutions run uncorrected. What `facenet quantize` measured
+ * is described in the "int8_calibration" metadata, for people; the runtime
+ * reads only the tensors.
  */
 #include <math.h>
 #include <stdio.h>

@@ -27,9 +27,10 @@ facenet_status fn_embedding_forward(const facenet_model *m, const fn_exec *ex, c
 int fn_model_has_int8(const facenet_model *m);
 
 /* A network's int8 graph: read the calibration range of each named value of
- * g from m's file; if there is any, lay out a fresh copy of the graph with
- * build(net) and quantize it (values without a range stay float32). *out is
- * NULL when the file carries no calibration. */
+ * g from m's file, and its channel means where the file has them (for the
+ * bias correction, engine/graph.h); if there is any range, lay out a fresh
+ * copy of the graph with build(net) and quantize it (values without a
+ * range stay float32). *out is NULL when the file carries no calibration. */
 struct fn_graph;
 facenet_status fn_net_int8_graph(const facenet_model *m, const struct fn_graph *g,
                                  struct fn_graph *(*build)(const void *net), const void *net, struct fn_graph **out,
