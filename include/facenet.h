@@ -574,6 +574,12 @@ typedef enum facenet_triplet_select {
     FACENET_SELECT_ALL = 3       /* batch-all: every violating triplet */
 } facenet_triplet_select;
 
+/* The loss of one triplet, on squared distances between unit embeddings. */
+typedef enum facenet_triplet_loss {
+    FACENET_LOSS_HINGE = 0, /* FaceNet's max(0, d_ap - d_an + alpha) */
+    FACENET_LOSS_SOFT = 1   /* log(1 + exp(d_ap - d_an)), the soft margin: never exactly 0 */
+} facenet_triplet_loss;
+
 typedef enum facenet_optimizer {
     FACENET_OPTIM_ADAGRAD = 0, /* FaceNet's */
     FACENET_OPTIM_SGD = 1,     /* with momentum */
@@ -647,6 +653,8 @@ typedef struct facenet_train_params {
 
     facenet_train_progress_fn progress;
     void *progress_user;
+
+    facenet_triplet_loss loss; /* FACENET_LOSS_HINGE */
 } facenet_train_params;
 
 FACENET_API facenet_train_params facenet_train_default_params(void);

@@ -75,6 +75,7 @@ facenet_train_params facenet_train_default_params(void) {
     p.K = 4;
     p.select = FACENET_SELECT_SEMIHARD;
     p.alpha = 0.2f;
+    p.loss = FACENET_LOSS_HINGE;
     p.optimizer = FACENET_OPTIM_ADAGRAD;
     p.learning_rate = 0.05f;
     p.momentum = 0.9f;
@@ -112,8 +113,8 @@ static facenet_status check_params(const facenet_train_params *p, fn_error *e) {
                        "training parameters out of range: alpha (0, 4), learning rate (0, 100), momentum [0, 1), "
                        "weight decay [0, 1), clip >= 0, steps >= 0, lr step >= 1 with gamma (0, 1]");
     if ((unsigned)p->select > FACENET_SELECT_ALL || (unsigned)p->optimizer > FACENET_OPTIM_ADAM ||
-        (unsigned)p->schedule > FACENET_LR_COSINE)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "unknown triplet selection, optimizer or schedule");
+        (unsigned)p->schedule > FACENET_LR_COSINE || (unsigned)p->loss > FACENET_LOSS_SOFT)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "unknown triplet selection, loss, optimizer or schedule");
     if (!p->chips && (!p->detector_model || !p->landmark_model))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "photos need a detector and a landmark model to be aligned");
     if ((p->val_pairs != NULL) + (p->val_include != NULL || p->val_people != NULL) > 1)
@@ -521,7 +522,8 @@ static facenet_status step(facenet_trainer *t, facenet_train_stats *out, fn_erro
     const fn_batch *b = fn_loader_next(t->loader);
     fn_arena_reset(&t->arena);
     if (fn_tnet_forward(t->net, &t->ex, b->x, b->n, t->emb, 1, e) != 0) return e->status;
-    const fn_triplet_params tp = {t->p.alpha, (fn_triplet_select)t->p.select};
+    const fn_triplet_params tp = {t->p.alpha, (fn_triplet_select)t->p.select,
+                                  t->p.loss == FACENET_LOSS_SOFT ? FN_TRIPLET_SOFT : FN_TRIPLET_HINGE};
     fn_triplet_stats ts;
     if (fn_triplet_loss(t->emb, b->labels, b->n, t->dim, &tp, &t->rng, t->demb, &ts) != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL, "batch %lld has no anchor-positive pair", (long long)b->step);

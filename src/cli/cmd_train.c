@@ -53,6 +53,8 @@ static const char USAGE[] =
     "  --K N                   images per identity (default 4); fewer if an identity has fewer\n"
     "  --select semihard|hardest|random|all   triplet selection (default semihard)\n"
     "  --alpha A               margin on squared distances (default 0.2)\n"
+    "  --loss hinge|soft       hinge: max(0, d_ap - d_an + alpha); soft: log(1 + exp(d_ap - d_an)),\n"
+    "                          never 0, and batch-all takes every triplet (default hinge)\n"
     "optimizer:\n"
     "  --optimizer adagrad|sgd|adam   (default adagrad)\n"
     "  --lr R                  learning rate (default 0.05)\n"
@@ -190,6 +192,11 @@ static int parse_args(train_opts *o, int argc, char **argv) {
             r = pick(a, v, SEL, 4, &k);
             o->tp.select = (facenet_triplet_select)k;
         } else if (strcmp(a, "--alpha") == 0) r = parse_float(a, v, 1e-6, 3.99, &o->tp.alpha);
+        else if (strcmp(a, "--loss") == 0) {
+            static const char *const LOSS[] = {"hinge", "soft"};
+            r = pick(a, v, LOSS, 2, &k);
+            o->tp.loss = (facenet_triplet_loss)k;
+        }
         else if (strcmp(a, "--optimizer") == 0) {
             r = pick(a, v, OPT, 3, &k);
             o->tp.optimizer = (facenet_optimizer)k;

@@ -114,15 +114,24 @@ typedef enum fn_triplet_select {
     FN_SELECT_ALL       /* batch-all: every violating triplet, averaged */
 } fn_triplet_select;
 
+typedef enum fn_triplet_kind {
+    FN_TRIPLET_HINGE, /* max(0, d_ap - d_an + alpha): FaceNet's */
+    FN_TRIPLET_SOFT   /* log(1 + exp(d_ap - d_an)): the soft margin of Hermans,
+                         Beyer and Leibe (2017), never exactly 0; batch-all
+                         then takes every triplet, not only the violating ones */
+} fn_triplet_kind;
+
 typedef struct fn_triplet_params {
-    float alpha; /* 0.2 */
+    float alpha; /* 0.2; the soft margin uses it only to select (semihard,
+                    random) and to count the active triplets */
     fn_triplet_select select;
+    fn_triplet_kind kind;
 } fn_triplet_params;
 
 typedef struct fn_triplet_stats {
     float loss;          /* mean over the triplets formed */
     int n_triplets;      /* formed */
-    int n_active;        /* with loss > 0 */
+    int n_active;        /* hinge: with loss > 0; soft: with d_an < d_ap + alpha */
     float mean_pos, mean_neg; /* mean squared distances of the triplets' pairs */
 } fn_triplet_stats;
 

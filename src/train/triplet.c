@@ -6,6 +6,11 @@
  * p) gets negatives n (another label) by the selection rule; a triplet's
  * loss is max(0, d(a,p) - d(a,n) + alpha) with d the squared distance
  * between unit vectors, and the loss is the mean over the triplets formed.
+ * The soft margin, log(1 + exp(d(a,p) - d(a,n))), keeps a gradient on
+ * triplets that already meet any margin: on a small training set the hinge
+ * reaches exactly 0 and learning stops, the soft margin keeps pulling the
+ * classes apart, more weakly the farther apart they are. Batch-all takes
+ * every triplet under it, since every one has a loss.
  * Distances are computed in double from the normalized rows. The gradient
  * with respect to the unit vectors is then taken back through the
  * normalization (fn_l2_normalize_backward), so the network's raw output
@@ -43,6 +48,7 @@ int fn_triplet_loss(const float *emb, const int *labels, int n, int dim, const f
     if (n < 2 || dim <= 0) return -1;
     const double alpha = p ? p->alpha : 0.2;
     const fn_triplet_select sel = p ? p->select : FN_SELECT_SEMIHARD;
+    const int soft = p && p->kind == FN_TRIPLET_SOFT;
     float *y = malloc(sizeof(float) * (size_t)n * dim);
     double *dist = malloc(sizeof(double) * (size_t)n * n);
     double *g = calloc((size_t)n * dim, sizeof(double));
@@ -75,7 +81,7 @@ int fn_triplet_loss(const float *emb, const int *labels, int n, int dim, const f
                 switch (sel) {
                 case FN_SELECT_SEMIHARD: take = dap < dan && dan < dap + alpha; break;
                 case FN_SELECT_RANDOM:
-                case FN_SELECT_ALL: take = dan < dap + alpha; break;
+                case FN_SELECT_ALL: take = soft || dan < dap + alpha; break;
                 case FN_SELECT_HARDEST: take = best < 0 || dan < dist[(size_t)a * n + best]; break;
                 }
                 if (!take) continue;
@@ -106,9 +112,18 @@ int fn_triplet_loss(const float *emb, const int *labels, int n, int dim, const f
     int active = 0;
     for (size_t i = 0; i < nt; i++) {
         const double dap = dist[(size_t)t[i].a * n + t[i].p], dan = dist[(size_t)t[i].a * n + t[i].n];
-        const double l = dap - dan + alpha;
         pos += dap;
         neg += dan;
+        if (soft) {
+            /* softplus(x) and its derivative, the logistic, without overflow. */
+            const double x = dap - dan, ex = exp(-fabs(x));
+            loss += (x > 0.0 ? x : 0.0) + log1p(ex);
+            const double sig = x >= 0.0 ? 1.0 / (1.0 + ex) : ex / (1.0 + ex);
+            active += dan < dap + alpha;
+            add_grad(y, dim, t[i].a, t[i].p, t[i].n, sig / (double)nt, g);
+            continue;
+        }
+        const double l = dap - dan + alpha;
         if (l > 0.0) {
             loss += l;
             active++;
