@@ -116,14 +116,14 @@ typedef enum fn_triplet_select {
 
 typedef enum fn_triplet_kind {
     FN_TRIPLET_HINGE, /* max(0, d_ap - d_an + alpha): FaceNet's */
-    FN_TRIPLET_SOFT   /* log(1 + exp(d_ap - d_an)): the soft margin of Hermans,
-                         Beyer and Leibe (2017), never exactly 0; batch-all
-                         then takes every triplet, not only the violating ones */
+    FN_TRIPLET_SOFT   /* alpha log(1 + exp((d_ap - d_an) / alpha)): the soft
+                         margin of Hermans, Beyer and Leibe (2017), never
+                         exactly 0, its width alpha; batch-all then takes
+                         every triplet, not only the violating ones */
 } fn_triplet_kind;
 
 typedef struct fn_triplet_params {
-    float alpha; /* 0.2; the soft margin uses it only to select (semihard,
-                    random) and to count the active triplets */
+    float alpha; /* 0.2: the hinge's margin, the soft margin's width */
     fn_triplet_select select;
     fn_triplet_kind kind;
 } fn_triplet_params;

@@ -6,11 +6,14 @@
  * p) gets negatives n (another label) by the selection rule; a triplet's
  * loss is max(0, d(a,p) - d(a,n) + alpha) with d the squared distance
  * between unit vectors, and the loss is the mean over the triplets formed.
- * The soft margin, log(1 + exp(d(a,p) - d(a,n))), keeps a gradient on
- * triplets that already meet any margin: on a small training set the hinge
- * reaches exactly 0 and learning stops, the soft margin keeps pulling the
- * classes apart, more weakly the farther apart they are. Batch-all takes
- * every triplet under it, since every one has a loss.
+ * The soft margin, alpha log(1 + exp((d(a,p) - d(a,n)) / alpha)), keeps a
+ * gradient on triplets that already meet any margin: on a small training
+ * set the hinge reaches exactly 0 and learning stops, the soft margin keeps
+ * pulling the classes apart, more weakly the farther apart they are.
+ * Batch-all takes every triplet under it, since every one has a loss. The
+ * width alpha stands for the embedding's length, which Hermans et al. leave
+ * free and we fix at 1: on the unit sphere d(a,p) - d(a,n) spans only
+ * [-4, 4], and with width 1 every triplet would weigh about the same.
  * Distances are computed in double from the normalized rows. The gradient
  * with respect to the unit vectors is then taken back through the
  * normalization (fn_l2_normalize_backward), so the network's raw output
@@ -116,8 +119,8 @@ int fn_triplet_loss(const float *emb, const int *labels, int n, int dim, const f
         neg += dan;
         if (soft) {
             /* softplus(x) and its derivative, the logistic, without overflow. */
-            const double x = dap - dan, ex = exp(-fabs(x));
-            loss += (x > 0.0 ? x : 0.0) + log1p(ex);
+            const double x = (dap - dan) / alpha, ex = exp(-fabs(x));
+            loss += alpha * ((x > 0.0 ? x : 0.0) + log1p(ex));
             const double sig = x >= 0.0 ? 1.0 / (1.0 + ex) : ex / (1.0 + ex);
             active += dan < dap + alpha;
             add_grad(y, dim, t[i].a, t[i].p, t[i].n, sig / (double)nt, g);

@@ -11,8 +11,9 @@
  * d13 = 3.6, d23 = 3.2. The anchor-positive pairs are (0,1) (1,0) (2,3)
  * (3,2).
  *
- * The soft margin, log(1 + exp(d_ap - d_an)), is checked on the same batch
- * and its gradient against central differences like the hinge's.
+ * The soft margin, alpha log(1 + exp((d_ap - d_an) / alpha)), is checked on
+ * the same batch and its gradient against central differences like the
+ * hinge's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -97,38 +98,54 @@ static void test_all(void **state) {
 
 static double softplus(double x) { return log1p(exp(x)); }
 
-/* Soft margin, batch-all: every one of the 8 triplets, violating or not:
- * (0,1,2) 0.4-0.8, (0,1,3) 0.4-4, (1,0,2) 0.4-0.08, (1,0,3) 0.4-3.6,
- * (2,3,0) 3.2-0.8, (2,3,1) 3.2-0.08, (3,2,0) 3.2-4, (3,2,1) 3.2-3.6; the
- * active ones (d_an < d_ap + 0.2) are the three of the hinge's batch-all.
+/* Soft margin, batch-all: every one of the 8 triplets, violating or not,
+ * d_ap - d_an: (0,1,2) 0.4-0.8, (0,1,3) 0.4-4, (1,0,2) 0.4-0.08, (1,0,3)
+ * 0.4-3.6, (2,3,0) 3.2-0.8, (2,3,1) 3.2-0.08, (3,2,0) 3.2-4, (3,2,1)
+ * 3.2-3.6. At width 0.2 the active ones (d_an < d_ap + 0.2) are the three
+ * of the hinge's batch-all; at width 1 six (all but (0,1,3) and (1,0,3)).
  * Hardest: (0,1)->2 -0.4, (1,0)->2 0.32, (2,3)->1 3.12, (3,2)->1 -0.4. */
 static void test_soft(void **state) {
     (void)state;
-    fn_triplet_params p = {0.2f, FN_SELECT_ALL, FN_TRIPLET_SOFT};
-    fn_triplet_stats st;
-    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, NULL, &st), 0);
-    assert_int_equal(st.n_triplets, 8);
-    assert_int_equal(st.n_active, 3);
     const double x[8] = {-0.4, -3.6, 0.32, -3.2, 2.4, 3.12, -0.8, -0.4};
-    double want = 0.0;
-    for (int i = 0; i < 8; i++) want += softplus(x[i]) / 8.0;
-    assert_close(st.loss, want, 1e-5);
-    p.select = FN_SELECT_HARDEST;
+    const float width[2] = {0.2f, 1.0f};
+    const int active[2] = {3, 6};
+    fn_triplet_stats st;
+    for (int w = 0; w < 2; w++) {
+        const double a = width[w];
+        fn_triplet_params p = {width[w], FN_SELECT_ALL, FN_TRIPLET_SOFT};
+        assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, NULL, &st), 0);
+        assert_int_equal(st.n_triplets, 8);
+        assert_int_equal(st.n_active, active[w]);
+        double want = 0.0;
+        for (int i = 0; i < 8; i++) want += a * softplus(x[i] / a) / 8.0;
+        assert_close(st.loss, want, 1e-5);
+    }
+    fn_triplet_params p = {1.0f, FN_SELECT_HARDEST, FN_TRIPLET_SOFT};
     assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, NULL, &st), 0);
     assert_int_equal(st.n_triplets, 4);
-    assert_int_equal(st.n_active, 2);
+    assert_int_equal(st.n_active, 4);
     assert_close(st.loss, (softplus(-0.4) + softplus(0.32) + softplus(3.12) + softplus(-0.4)) / 4.0, 1e-5);
-    /* Far past any margin the loss and its gradient are small but not 0,
-     * and a large difference neither overflows nor loses the gradient. */
+    /* Far past any margin the loss and its gradient are small but not 0. */
     const float apart[8] = {1.0f, 0.0f, 1.0f, 0.0f, -1.0f, 0.0f, -1.0f, 0.0f};
-    float g[8];
+    float g[8], gh[8];
     assert_int_equal(fn_triplet_loss(apart, LABELS, 4, 2, &p, NULL, g, &st), 0);
     assert_close(st.loss, softplus(-4.0), 1e-6);
     assert_int_equal(st.n_active, 0);
-    const float near[8] = {1.0f, 0.0f, -1.0f, 0.0f, 1.0f, 0.001f, -1.0f, 0.001f};
-    assert_int_equal(fn_triplet_loss(near, LABELS, 4, 2, &p, NULL, g, &st), 0);
-    assert_true(isfinite(st.loss) && st.loss > 3.9f);
-    for (int i = 0; i < 8; i++) assert_true(isfinite(g[i]));
+    /* A narrow soft margin is the hinge without a margin: at width 0.01 the
+     * weights are 1 for (1,0,2) and (2,3,1) and 0 for the others, within
+     * e^-32, and nothing overflows at (d_ap - d_an) / width = 312. */
+    p.alpha = 0.01f;
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, g, &st), 0);
+    assert_close(st.loss, (0.32 + 3.12) / 4.0, 1e-6);
+    fn_triplet_params h = {0.01f, FN_SELECT_HARDEST, FN_TRIPLET_HINGE};
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &h, NULL, gh, &st), 0);
+    assert_int_equal(st.n_active, 2);
+    double gn = 0.0;
+    for (int i = 0; i < 8; i++) {
+        assert_close(g[i], gh[i], 1e-6);
+        gn += fabs(gh[i]);
+    }
+    assert_true(gn > 0.1);
 }
 
 static void test_no_pair(void **state) {
