@@ -577,7 +577,7 @@ typedef enum facenet_triplet_select {
 /* The loss of one triplet, on squared distances between unit embeddings. */
 typedef enum facenet_triplet_loss {
     FACENET_LOSS_HINGE = 0, /* FaceNet's max(0, d_ap - d_an + alpha) */
-    FACENET_LOSS_SOFT = 1   /* log(1 + exp(d_ap - d_an)), the soft margin: never exactly 0 */
+    FACENET_LOSS_SOFT = 1   /* alpha log(1 + exp((d_ap - d_an) / alpha)), the soft margin: never 0 */
 } facenet_triplet_loss;
 
 typedef enum facenet_optimizer {
@@ -620,7 +620,8 @@ typedef struct facenet_train_params {
     /* The batch and the loss. */
     int P, K;    /* identities per batch, images per identity (30, 4) */
     facenet_triplet_select select;
-    float alpha; /* the margin, on squared distances between unit embeddings (0.2) */
+    float alpha; /* the margin, on squared distances between unit embeddings (0.2);
+                    FACENET_LOSS_SOFT: the width of the soft margin */
 
     /* The optimizer. */
     facenet_optimizer optimizer;
@@ -655,6 +656,10 @@ typedef struct facenet_train_params {
     void *progress_user;
 
     facenet_triplet_loss loss; /* FACENET_LOSS_HINGE */
+    /* The augmentation's ranges, when augment is on: a random square crop
+     * of 1 - crop .. 1 of the side (0.1), brightness +- brightness of the
+     * range (0.1), contrast x (1 - contrast .. 1 + contrast) (0.2). */
+    float crop, brightness, contrast;
 } facenet_train_params;
 
 FACENET_API facenet_train_params facenet_train_default_params(void);

@@ -76,6 +76,10 @@ facenet_train_params facenet_train_default_params(void) {
     p.select = FACENET_SELECT_SEMIHARD;
     p.alpha = 0.2f;
     p.loss = FACENET_LOSS_HINGE;
+    const fn_augment aug = fn_augment_default();
+    p.crop = aug.crop;
+    p.brightness = aug.brightness;
+    p.contrast = aug.contrast;
     p.optimizer = FACENET_OPTIM_ADAGRAD;
     p.learning_rate = 0.05f;
     p.momentum = 0.9f;
@@ -120,6 +124,10 @@ static facenet_status check_params(const facenet_train_params *p, fn_error *e) {
     if ((p->val_pairs != NULL) + (p->val_include != NULL || p->val_people != NULL) > 1)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
                        "validate on a pairs file or on held-out identities, not both");
+    if (!(p->crop >= 0 && p->crop < 1) || !(p->brightness >= 0 && p->brightness <= 1) ||
+        !(p->contrast >= 0 && p->contrast <= 1))
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
+                       "augmentation out of range: crop [0, 1), brightness [0, 1], contrast [0, 1]");
     if (p->freeze_stages < 0 || p->val_max_pairs < 0 || p->checkpoint_every < 0)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "negative freeze_stages, val_max_pairs or checkpoint_every");
     return FACENET_OK;
@@ -404,7 +412,7 @@ static facenet_status create(facenet_trainer *t, fn_error *e) {
     t->lp.P = p->P;
     t->lp.K = p->K;
     t->lp.seed = p->seed;
-    t->lp.augment = p->augment ? fn_augment_default() : (fn_augment){0, 0, 0, 0};
+    t->lp.augment = p->augment ? (fn_augment){p->crop, 1, p->brightness, p->contrast} : (fn_augment){0, 0, 0, 0};
     t->lp.norm = input_norm();
     if (fn_exec_init(&t->ex, fn_backend_default(), t->ctx->pool, &t->arena) != 0)
         fn_log(t->ctx, FACENET_LOG_WARN, "the fast backend could not start; training uses the reference");

@@ -48,12 +48,15 @@ static const char USAGE[] =
     "  --detector ssd|tiny     photos: the face detector (default ssd)\n"
     "  --detector-model PATH, --landmark-model PATH\n"
     "  --no-augment            no random crop, flip, brightness or contrast\n"
+    "  --crop F                a random square of 1-F .. 1 of the side, resized back (default 0.1)\n"
+    "  --brightness B          add +-B of the range (default 0.1)\n"
+    "  --contrast C            scale around the mean by 1-C .. 1+C (default 0.2)\n"
     "batch and loss:\n"
     "  --P N                   identities per batch (default 30)\n"
     "  --K N                   images per identity (default 4); fewer if an identity has fewer\n"
     "  --select semihard|hardest|random|all   triplet selection (default semihard)\n"
-    "  --alpha A               margin on squared distances (default 0.2)\n"
-    "  --loss hinge|soft       hinge: max(0, d_ap - d_an + alpha); soft: log(1 + exp(d_ap - d_an)),\n"
+    "  --alpha A               margin on squared distances; soft: the margin's width (default 0.2)\n"
+    "  --loss hinge|soft       hinge: max(0, d_ap - d_an + alpha); soft: A log(1 + exp((d_ap - d_an) / A)),\n"
     "                          never 0, and batch-all takes every triplet (default hinge)\n"
     "optimizer:\n"
     "  --optimizer adagrad|sgd|adam   (default adagrad)\n"
@@ -186,6 +189,9 @@ static int parse_args(train_opts *o, int argc, char **argv) {
             o->detector = DET[k];
         } else if (strcmp(a, "--detector-model") == 0) o->det_model = v;
         else if (strcmp(a, "--landmark-model") == 0) o->lmk_model = v;
+        else if (strcmp(a, "--crop") == 0) r = parse_float(a, v, 0, 0.9, &o->tp.crop);
+        else if (strcmp(a, "--brightness") == 0) r = parse_float(a, v, 0, 1, &o->tp.brightness);
+        else if (strcmp(a, "--contrast") == 0) r = parse_float(a, v, 0, 1, &o->tp.contrast);
         else if (strcmp(a, "--P") == 0) r = cli_parse_int(a, v, 1, 4096, &o->tp.P);
         else if (strcmp(a, "--K") == 0) r = cli_parse_int(a, v, 2, 4096, &o->tp.K);
         else if (strcmp(a, "--select") == 0) {

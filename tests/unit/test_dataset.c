@@ -386,6 +386,31 @@ static void test_augment(void **state) {
                     assert_close(a[(y * S + x) * 3 + c], plain[(y * S + S - 1 - x) * 3 + c], 0);
     }
     assert_true(flipped > 0 && flipped < 8);
+    /* Brightness alone adds one offset within +-b of the range to every
+     * pixel; contrast alone scales every pixel around the chip's mean by
+     * one factor within 1 +- c (the chip spans 60..189: nothing clips). */
+    uint8_t mid[S * S * 3];
+    double m = 0;
+    for (int i = 0; i < S * S * 3; i++) m += mid[i] = (uint8_t)(60 + i * 37 % 130);
+    m /= S * S * 3;
+    const fn_augment bright = {0, 0, 0.2f, 0}, contrast = {0, 0, 0, 0.5f};
+    double lo = 1e9, hi = -1e9, klo = 1e9, khi = -1e9;
+    fn_step_rng(&r2, 9, 0, 2);
+    for (int k = 0; k < 40; k++) {
+        fn_augment_chip(mid, S, &bright, &r2, &norm, a);
+        const double d = a[0] * 255 + norm.mean[0] - mid[0];
+        for (int i = 0; i < S * S * 3; i++) assert_close(a[i] * 255 + norm.mean[i % 3] - mid[i], d, 1e-3);
+        assert_true(d >= -0.2 * 255 - 1e-3 && d <= 0.2 * 255 + 1e-3);
+        lo = d < lo ? d : lo, hi = d > hi ? d : hi;
+        fn_augment_chip(mid, S, &contrast, &r2, &norm, b);
+        const double f = (b[0] * 255 + norm.mean[0] - m) / (mid[0] - m);
+        for (int i = 0; i < S * S * 3; i++)
+            assert_close(b[i] * 255 + norm.mean[i % 3] - m, (mid[i] - m) * f, 1e-2);
+        assert_true(f >= 0.5 - 1e-4 && f <= 1.5 + 1e-4);
+        klo = f < klo ? f : klo, khi = f > khi ? f : khi;
+    }
+    assert_true(lo < -0.1 * 255 && hi > 0.1 * 255); /* the range is used */
+    assert_true(klo < 0.75 && khi > 1.25);
     /* Brightness and contrast stay within [0, 255] before normalization. */
     const fn_augment strong = {0.3f, 1, 1.0f, 1.0f};
     fn_rng r;
