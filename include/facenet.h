@@ -660,6 +660,9 @@ typedef struct facenet_train_params {
      * of 1 - crop .. 1 of the side (0.1), brightness +- brightness of the
      * range (0.1), contrast x (1 - contrast .. 1 + contrast) (0.2). */
     float crop, brightness, contrast;
+    /* Random erasing: the probability that a random rectangle of 2-40% of
+     * the chip is filled with noise (0). */
+    float erase;
 } facenet_train_params;
 
 FACENET_API facenet_train_params facenet_train_default_params(void);

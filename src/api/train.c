@@ -125,9 +125,9 @@ static facenet_status check_params(const facenet_train_params *p, fn_error *e) {
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
                        "validate on a pairs file or on held-out identities, not both");
     if (!(p->crop >= 0 && p->crop < 1) || !(p->brightness >= 0 && p->brightness <= 1) ||
-        !(p->contrast >= 0 && p->contrast <= 1))
+        !(p->contrast >= 0 && p->contrast <= 1) || !(p->erase >= 0 && p->erase <= 1))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
-                       "augmentation out of range: crop [0, 1), brightness [0, 1], contrast [0, 1]");
+                       "augmentation out of range: crop [0, 1), brightness, contrast and erase [0, 1]");
     if (p->freeze_stages < 0 || p->val_max_pairs < 0 || p->checkpoint_every < 0)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "negative freeze_stages, val_max_pairs or checkpoint_every");
     return FACENET_OK;
@@ -412,7 +412,8 @@ static facenet_status create(facenet_trainer *t, fn_error *e) {
     t->lp.P = p->P;
     t->lp.K = p->K;
     t->lp.seed = p->seed;
-    t->lp.augment = p->augment ? (fn_augment){p->crop, 1, p->brightness, p->contrast} : (fn_augment){0, 0, 0, 0};
+    const fn_augment none = {0, 0, 0, 0, 0}, aug = {p->crop, 1, p->brightness, p->contrast, p->erase};
+    t->lp.augment = p->augment ? aug : none;
     t->lp.norm = input_norm();
     if (fn_exec_init(&t->ex, fn_backend_default(), t->ctx->pool, &t->arena) != 0)
         fn_log(t->ctx, FACENET_LOG_WARN, "the fast backend could not start; training uses the reference");

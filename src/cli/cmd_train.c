@@ -51,6 +51,8 @@ static const char USAGE[] =
     "  --crop F                a random square of 1-F .. 1 of the side, resized back (default 0.1)\n"
     "  --brightness B          add +-B of the range (default 0.1)\n"
     "  --contrast C            scale around the mean by 1-C .. 1+C (default 0.2)\n"
+    "  --erase P               random erasing: with probability P a rectangle of 2-40% of the\n"
+    "                          chip becomes noise (default 0)\n"
     "batch and loss:\n"
     "  --P N                   identities per batch (default 30)\n"
     "  --K N                   images per identity (default 4); fewer if an identity has fewer\n"
@@ -192,6 +194,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
         else if (strcmp(a, "--crop") == 0) r = parse_float(a, v, 0, 0.9, &o->tp.crop);
         else if (strcmp(a, "--brightness") == 0) r = parse_float(a, v, 0, 1, &o->tp.brightness);
         else if (strcmp(a, "--contrast") == 0) r = parse_float(a, v, 0, 1, &o->tp.contrast);
+        else if (strcmp(a, "--erase") == 0) r = parse_float(a, v, 0, 1, &o->tp.erase);
         else if (strcmp(a, "--P") == 0) r = cli_parse_int(a, v, 1, 4096, &o->tp.P);
         else if (strcmp(a, "--K") == 0) r = cli_parse_int(a, v, 2, 4096, &o->tp.K);
         else if (strcmp(a, "--select") == 0) {
