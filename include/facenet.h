@@ -663,6 +663,9 @@ typedef struct facenet_train_params {
     /* Random erasing: the probability that a random rectangle of 2-40% of
      * the chip is filled with noise (0). */
     float erase;
+    /* > 0: add the pair term, every matched pair of a batch against every
+     * mismatched one, max(0, d_pos - d_neg + pair_margin) (0: off). */
+    float pair_margin;
 } facenet_train_params;
 
 FACENET_API facenet_train_params facenet_train_default_params(void);

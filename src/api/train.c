@@ -125,9 +125,10 @@ static facenet_status check_params(const facenet_train_params *p, fn_error *e) {
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
                        "validate on a pairs file or on held-out identities, not both");
     if (!(p->crop >= 0 && p->crop < 1) || !(p->brightness >= 0 && p->brightness <= 1) ||
-        !(p->contrast >= 0 && p->contrast <= 1) || !(p->erase >= 0 && p->erase <= 1))
+        !(p->contrast >= 0 && p->contrast <= 1) || !(p->erase >= 0 && p->erase <= 1) ||
+        !(p->pair_margin >= 0 && p->pair_margin < 4))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
-                       "augmentation out of range: crop [0, 1), brightness, contrast and erase [0, 1]");
+                       "out of range: crop [0, 1), brightness, contrast and erase [0, 1], pair margin [0, 4)");
     if (p->freeze_stages < 0 || p->val_max_pairs < 0 || p->checkpoint_every < 0)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "negative freeze_stages, val_max_pairs or checkpoint_every");
     return FACENET_OK;
@@ -532,7 +533,7 @@ static facenet_status step(facenet_trainer *t, facenet_train_stats *out, fn_erro
     fn_arena_reset(&t->arena);
     if (fn_tnet_forward(t->net, &t->ex, b->x, b->n, t->emb, 1, e) != 0) return e->status;
     const fn_triplet_params tp = {t->p.alpha, (fn_triplet_select)t->p.select,
-                                  t->p.loss == FACENET_LOSS_SOFT ? FN_TRIPLET_SOFT : FN_TRIPLET_HINGE};
+                                  t->p.loss == FACENET_LOSS_SOFT ? FN_TRIPLET_SOFT : FN_TRIPLET_HINGE, t->p.pair_margin};
     fn_triplet_stats ts;
     if (fn_triplet_loss(t->emb, b->labels, b->n, t->dim, &tp, &t->rng, t->demb, &ts) != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL, "batch %lld has no anchor-positive pair", (long long)b->step);

@@ -60,6 +60,8 @@ static const char USAGE[] =
     "  --alpha A               margin on squared distances; soft: the margin's width (default 0.2)\n"
     "  --loss hinge|soft       hinge: max(0, d_ap - d_an + alpha); soft: A log(1 + exp((d_ap - d_an) / A)),\n"
     "                          never 0, and batch-all takes every triplet (default hinge)\n"
+    "  --pair-margin M         add every matched pair of the batch against every mismatched one:\n"
+    "                          max(0, d_pos - d_neg + M), one threshold for all (default 0: off)\n"
     "optimizer:\n"
     "  --optimizer adagrad|sgd|adam   (default adagrad)\n"
     "  --lr R                  learning rate (default 0.05)\n"
@@ -201,6 +203,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
             r = pick(a, v, SEL, 4, &k);
             o->tp.select = (facenet_triplet_select)k;
         } else if (strcmp(a, "--alpha") == 0) r = parse_float(a, v, 1e-6, 3.99, &o->tp.alpha);
+        else if (strcmp(a, "--pair-margin") == 0) r = parse_float(a, v, 0, 3.99, &o->tp.pair_margin);
         else if (strcmp(a, "--loss") == 0) {
             static const char *const LOSS[] = {"hinge", "soft"};
             r = pick(a, v, LOSS, 2, &k);

@@ -126,6 +126,12 @@ typedef struct fn_triplet_params {
     float alpha; /* 0.2: the hinge's margin, the soft margin's width */
     fn_triplet_select select;
     fn_triplet_kind kind;
+    /* > 0: add the pair term, every matched pair of the batch against every
+     * mismatched one, max(0, d_pos - d_neg + pair_margin), averaged over the
+     * violating combinations: one threshold for all identities, as
+     * verification uses (the second term of Chen et al.'s quadruplet loss,
+     * 2017). 0: off. */
+    float pair_margin;
 } fn_triplet_params;
 
 typedef struct fn_triplet_stats {
@@ -133,6 +139,8 @@ typedef struct fn_triplet_stats {
     int n_triplets;      /* formed */
     int n_active;        /* hinge: with loss > 0; soft: with d_an < d_ap + alpha */
     float mean_pos, mean_neg; /* mean squared distances of the triplets' pairs */
+    float pair_loss;     /* the pair term (included in loss) */
+    float pair_active;   /* fraction of (matched, mismatched) combinations violating its margin */
 } fn_triplet_stats;
 
 /* emb: n x dim raw embeddings, labels: identity of each row. Normalizes the
