@@ -666,6 +666,10 @@ typedef struct facenet_train_params {
     /* > 0: add the pair term, every matched pair of a batch against every
      * mismatched one, max(0, d_pos - d_neg + pair_margin) (0: off). */
     float pair_margin;
+    /* > 0: keep an exponential moving average of the weights with this
+     * decay (e.g. 0.99) and validate and export it instead of the last
+     * weights (0: off). */
+    float ema;
 } facenet_train_params;
 
 FACENET_API facenet_train_params facenet_train_default_params(void);

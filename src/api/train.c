@@ -126,9 +126,9 @@ static facenet_status check_params(const facenet_train_params *p, fn_error *e) {
                        "validate on a pairs file or on held-out identities, not both");
     if (!(p->crop >= 0 && p->crop < 1) || !(p->brightness >= 0 && p->brightness <= 1) ||
         !(p->contrast >= 0 && p->contrast <= 1) || !(p->erase >= 0 && p->erase <= 1) ||
-        !(p->pair_margin >= 0 && p->pair_margin < 4))
+        !(p->pair_margin >= 0 && p->pair_margin < 4) || !(p->ema >= 0 && p->ema < 1))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
-                       "out of range: crop [0, 1), brightness, contrast and erase [0, 1], pair margin [0, 4)");
+                       "out of range: crop [0, 1), brightness, contrast and erase [0, 1], pair margin [0, 4), ema [0, 1)");
     if (p->freeze_stages < 0 || p->val_max_pairs < 0 || p->checkpoint_every < 0)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "negative freeze_stages, val_max_pairs or checkpoint_every");
     return FACENET_OK;
@@ -402,6 +402,7 @@ static facenet_status create(facenet_trainer *t, fn_error *e) {
     op.eps = op.kind == FN_OPTIM_ADAGRAD ? 0.1f : 1e-8f;
     op.weight_decay = p->weight_decay;
     op.clip_norm = p->clip_norm;
+    op.ema = p->ema;
     t->opt = fn_optim_create(&op, t->net, e);
     if (!t->opt) return e->status;
 
@@ -613,8 +614,13 @@ facenet_status facenet_trainer_validate(facenet_trainer *t, facenet_eval_result 
     fn_error_clear(&e);
     if (!out)
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_trainer_validate: NULL result");
-    else
+    else {
+        /* With a moving average of the weights, it is what is validated
+         * and exported. */
+        const int swapped = fn_optim_swap_ema(t->opt);
         validate(t, out, &e);
+        if (swapped) fn_optim_swap_ema(t->opt);
+    }
     return fn_ctx_report(t->ctx, &e);
 }
 
@@ -677,9 +683,11 @@ facenet_status facenet_trainer_export(facenet_trainer *t, const char *path, floa
     snprintf(steps, sizeof steps, "%lld", (long long)t->step);
     const char *meta[] = {"model_id", id, "source", "facenet train", "training_steps", steps,
                           threshold > 0 && threshold < 4 ? "threshold" : NULL, thr, NULL, NULL};
+    const int swapped = path ? fn_optim_swap_ema(t->opt) : 0;
     if (!path)
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_trainer_export: no path");
     else if (fn_tnet_save(t->net, path, meta, &e) != 0 && e.status == FACENET_OK)
         fn_fail(&e, FACENET_ERR_IO, "%s: cannot write the model", path);
+    if (swapped) fn_optim_swap_ema(t->opt);
     return fn_ctx_report(t->ctx, &e);
 }

@@ -71,6 +71,8 @@ static const char USAGE[] =
     "  --schedule constant|step|cosine   (default constant)\n"
     "  --lr-step N, --lr-gamma G   step schedule: times G every N steps (1000, 0.5)\n"
     "  --warmup N              linear warm-up over the first N steps\n"
+    "  --ema D                 validate and export a moving average of the weights, decay D\n"
+    "                          (e.g. 0.99; default 0: the last weights)\n"
     "run:\n"
     "  --out MODEL             the trained model (a model file for embed, compare, eval)\n"
     "  --steps N               batches to train on (default 1000)\n"
@@ -221,6 +223,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
             o->tp.schedule = (facenet_lr_schedule)k;
         } else if (strcmp(a, "--lr-step") == 0) r = cli_parse_int(a, v, 1, 1 << 30, &o->tp.lr_step_every);
         else if (strcmp(a, "--lr-gamma") == 0) r = parse_float(a, v, 1e-6, 1, &o->tp.lr_gamma);
+        else if (strcmp(a, "--ema") == 0) r = parse_float(a, v, 0, 0.99999, &o->tp.ema);
         else if (strcmp(a, "--warmup") == 0) r = cli_parse_int(a, v, 0, 1 << 30, &o->tp.warmup_steps);
         else if (strcmp(a, "--steps") == 0) {
             int s = 0;

@@ -34,7 +34,7 @@ static int bench(facenet_ctx *ctx, const char *arch, int batch, double seconds, 
     fn_arena arena = {0};
     fn_exec ex;
     fn_exec_init(&ex, fn_backend_default(), pool, &arena);
-    const fn_optim_params op = {FN_OPTIM_SGD, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0f};
+    const fn_optim_params op = {FN_OPTIM_SGD, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0f, 0.0f};
     fn_optim *opt = fn_optim_create(&op, net, e);
     float *x = malloc(sizeof(float) * (size_t)batch * s * s * 3), *emb = malloc(sizeof(float) * batch * dim),
           *d = malloc(sizeof(float) * batch * dim);

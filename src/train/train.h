@@ -161,6 +161,7 @@ typedef struct fn_optim_params {
     float eps;          /* AdaGrad 1e-1 (TF's initial accumulator), Adam 1e-8 */
     float weight_decay; /* L2, on params with decay = 1 */
     float clip_norm;    /* global gradient norm cap; 0: none */
+    float ema;          /* decay of the weights' moving average, e.g. 0.99; 0: none */
 } fn_optim_params;
 
 typedef struct fn_optim fn_optim;
@@ -173,5 +174,9 @@ float fn_optim_step(fn_optim *o, float lr);
  * "<param>/<slot>", for checkpoints. */
 int fn_optim_n_state(const fn_optim *o);
 fn_param *fn_optim_state(fn_optim *o, int i);
+/* Exchange the network's tensors with their moving average (ema > 0):
+ * call it once before validating or saving and once after. Returns 1 if
+ * it swapped, 0 without a moving average. */
+int fn_optim_swap_ema(fn_optim *o);
 
 #endif /* FN_TRAIN_H */
