@@ -58,7 +58,7 @@ static const char USAGE[] =
     "  --K N                   images per identity (default 4); fewer if an identity has fewer\n"
     "  --select semihard|hardest|random|all   triplet selection (default semihard)\n"
     "  --alpha A               margin on squared distances; soft: the margin's width (default 0.2)\n"
-    "  --loss hinge|soft       hinge: max(0, d_ap - d_an + alpha); soft: A log(1 + exp((d_ap - d_an) / A)),\n"
+    "  --loss hinge|soft       hinge: max(0, d_ap - d_an + A); soft: A log(1 + exp((d_ap - d_an) / A)),\n"
     "                          never 0, and batch-all takes every triplet (default hinge)\n"
     "  --pair-margin M         add every matched pair of the batch against every mismatched one:\n"
     "                          max(0, d_pos - d_neg + M), one threshold for all (default 0: off)\n"
