@@ -577,6 +577,12 @@ typedef enum facenet_triplet_select {
     FACENET_SELECT_ALL = 3       /* batch-all: every violating triplet */
 } facenet_triplet_select;
 
+/* The loss of one triplet, on squared distances between unit embeddings. */
+typedef enum facenet_triplet_loss {
+    FACENET_LOSS_HINGE = 0, /* FaceNet's max(0, d_ap - d_an + alpha) */
+    FACENET_LOSS_SOFT = 1   /* alpha log(1 + exp((d_ap - d_an) / alpha)), the soft margin: never 0 */
+} facenet_triplet_loss;
+
 typedef enum facenet_optimizer {
     FACENET_OPTIM_ADAGRAD = 0, /* FaceNet's */
     FACENET_OPTIM_SGD = 1,     /* with momentum */
@@ -617,7 +623,8 @@ typedef struct facenet_train_params {
     /* The batch and the loss. */
     int P, K;    /* identities per batch, images per identity (30, 4) */
     facenet_triplet_select select;
-    float alpha; /* the margin, on squared distances between unit embeddings (0.2) */
+    float alpha; /* the margin, on squared distances between unit embeddings (0.2);
+                    FACENET_LOSS_SOFT: the width of the soft margin */
 
     /* The optimizer. */
     facenet_optimizer optimizer;
@@ -650,6 +657,22 @@ typedef struct facenet_train_params {
 
     facenet_train_progress_fn progress;
     void *progress_user;
+
+    facenet_triplet_loss loss; /* FACENET_LOSS_HINGE */
+    /* The augmentation's ranges, when augment is on: a random square crop
+     * of 1 - crop .. 1 of the side (0.1), brightness +- brightness of the
+     * range (0.1), contrast x (1 - contrast .. 1 + contrast) (0.2). */
+    float crop, brightness, contrast;
+    /* Random erasing: the probability that a random rectangle of 2-40% of
+     * the chip is filled with noise (0). */
+    float erase;
+    /* > 0: add the pair term, every matched pair of a batch against every
+     * mismatched one, max(0, d_pos - d_neg + pair_margin) (0: off). */
+    float pair_margin;
+    /* > 0: keep an exponential moving average of the weights with this
+     * decay (e.g. 0.99) and validate and export it instead of the last
+     * weights (0: off). */
+    float ema;
 } facenet_train_params;
 
 FACENET_API facenet_train_params facenet_train_default_params(void);

@@ -75,6 +75,11 @@ facenet_train_params facenet_train_default_params(void) {
     p.K = 4;
     p.select = FACENET_SELECT_SEMIHARD;
     p.alpha = 0.2f;
+    p.loss = FACENET_LOSS_HINGE;
+    const fn_augment aug = fn_augment_default();
+    p.crop = aug.crop;
+    p.brightness = aug.brightness;
+    p.contrast = aug.contrast;
     p.optimizer = FACENET_OPTIM_ADAGRAD;
     p.learning_rate = 0.05f;
     p.momentum = 0.9f;
@@ -112,13 +117,18 @@ static facenet_status check_params(const facenet_train_params *p, fn_error *e) {
                        "training parameters out of range: alpha (0, 4), learning rate (0, 100), momentum [0, 1), "
                        "weight decay [0, 1), clip >= 0, steps >= 0, lr step >= 1 with gamma (0, 1]");
     if ((unsigned)p->select > FACENET_SELECT_ALL || (unsigned)p->optimizer > FACENET_OPTIM_ADAM ||
-        (unsigned)p->schedule > FACENET_LR_COSINE)
-        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "unknown triplet selection, optimizer or schedule");
+        (unsigned)p->schedule > FACENET_LR_COSINE || (unsigned)p->loss > FACENET_LOSS_SOFT)
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "unknown triplet selection, loss, optimizer or schedule");
     if (!p->chips && (!p->detector_model || !p->landmark_model))
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "photos need a detector and a landmark model to be aligned");
     if ((p->val_pairs != NULL) + (p->val_include != NULL || p->val_people != NULL) > 1)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
                        "validate on a pairs file or on held-out identities, not both");
+    if (!(p->crop >= 0 && p->crop < 1) || !(p->brightness >= 0 && p->brightness <= 1) ||
+        !(p->contrast >= 0 && p->contrast <= 1) || !(p->erase >= 0 && p->erase <= 1) ||
+        !(p->pair_margin >= 0 && p->pair_margin < 4) || !(p->ema >= 0 && p->ema < 1))
+        return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT,
+                       "out of range: crop [0, 1), brightness, contrast and erase [0, 1], pair margin [0, 4), ema [0, 1)");
     if (p->freeze_stages < 0 || p->val_max_pairs < 0 || p->checkpoint_every < 0)
         return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "negative freeze_stages, val_max_pairs or checkpoint_every");
     return FACENET_OK;
@@ -392,6 +402,7 @@ static facenet_status create(facenet_trainer *t, fn_error *e) {
     op.eps = op.kind == FN_OPTIM_ADAGRAD ? 0.1f : 1e-8f;
     op.weight_decay = p->weight_decay;
     op.clip_norm = p->clip_norm;
+    op.ema = p->ema;
     t->opt = fn_optim_create(&op, t->net, e);
     if (!t->opt) return e->status;
 
@@ -403,7 +414,8 @@ static facenet_status create(facenet_trainer *t, fn_error *e) {
     t->lp.P = p->P;
     t->lp.K = p->K;
     t->lp.seed = p->seed;
-    t->lp.augment = p->augment ? fn_augment_default() : (fn_augment){0, 0, 0, 0};
+    const fn_augment none = {0, 0, 0, 0, 0}, aug = {p->crop, 1, p->brightness, p->contrast, p->erase};
+    t->lp.augment = p->augment ? aug : none;
     t->lp.norm = input_norm();
     if (fn_exec_init(&t->ex, fn_backend_default(), t->ctx->pool, &t->arena) != 0)
         fn_log(t->ctx, FACENET_LOG_WARN, "the fast backend could not start; training uses the reference");
@@ -521,7 +533,8 @@ static facenet_status step(facenet_trainer *t, facenet_train_stats *out, fn_erro
     const fn_batch *b = fn_loader_next(t->loader);
     fn_arena_reset(&t->arena);
     if (fn_tnet_forward(t->net, &t->ex, b->x, b->n, t->emb, 1, e) != 0) return e->status;
-    const fn_triplet_params tp = {t->p.alpha, (fn_triplet_select)t->p.select};
+    const fn_triplet_params tp = {t->p.alpha, (fn_triplet_select)t->p.select,
+                                  t->p.loss == FACENET_LOSS_SOFT ? FN_TRIPLET_SOFT : FN_TRIPLET_HINGE, t->p.pair_margin};
     fn_triplet_stats ts;
     if (fn_triplet_loss(t->emb, b->labels, b->n, t->dim, &tp, &t->rng, t->demb, &ts) != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL, "batch %lld has no anchor-positive pair", (long long)b->step);
@@ -601,8 +614,13 @@ facenet_status facenet_trainer_validate(facenet_trainer *t, facenet_eval_result 
     fn_error_clear(&e);
     if (!out)
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_trainer_validate: NULL result");
-    else
+    else {
+        /* With a moving average of the weights, it is what is validated
+         * and exported. */
+        const int swapped = fn_optim_swap_ema(t->opt);
         validate(t, out, &e);
+        if (swapped) fn_optim_swap_ema(t->opt);
+    }
     return fn_ctx_report(t->ctx, &e);
 }
 
@@ -665,9 +683,11 @@ facenet_status facenet_trainer_export(facenet_trainer *t, const char *path, floa
     snprintf(steps, sizeof steps, "%lld", (long long)t->step);
     const char *meta[] = {"model_id", id, "source", "facenet train", "training_steps", steps,
                           threshold > 0 && threshold < 4 ? "threshold" : NULL, thr, NULL, NULL};
+    const int swapped = path ? fn_optim_swap_ema(t->opt) : 0;
     if (!path)
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_trainer_export: no path");
     else if (fn_tnet_save(t->net, path, meta, &e) != 0 && e.status == FACENET_OK)
         fn_fail(&e, FACENET_ERR_IO, "%s: cannot write the model", path);
+    if (swapped) fn_optim_swap_ema(t->opt);
     return fn_ctx_report(t->ctx, &e);
 }

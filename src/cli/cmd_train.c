@@ -48,11 +48,20 @@ static const char USAGE[] =
     "  --detector ssd|tiny     photos: the face detector (default ssd)\n"
     "  --detector-model PATH, --landmark-model PATH\n"
     "  --no-augment            no random crop, flip, brightness or contrast\n"
+    "  --crop F                a random square of 1-F .. 1 of the side, resized back (default 0.1)\n"
+    "  --brightness B          add +-B of the range (default 0.1)\n"
+    "  --contrast C            scale around the mean by 1-C .. 1+C (default 0.2)\n"
+    "  --erase P               random erasing: with probability P a rectangle of 2-40% of the\n"
+    "                          chip becomes noise (default 0)\n"
     "batch and loss:\n"
     "  --P N                   identities per batch (default 30)\n"
     "  --K N                   images per identity (default 4); fewer if an identity has fewer\n"
     "  --select semihard|hardest|random|all   triplet selection (default semihard)\n"
-    "  --alpha A               margin on squared distances (default 0.2)\n"
+    "  --alpha A               margin on squared distances; soft: the margin's width (default 0.2)\n"
+    "  --loss hinge|soft       hinge: max(0, d_ap - d_an + A); soft: A log(1 + exp((d_ap - d_an) / A)),\n"
+    "                          never 0, and batch-all takes every triplet (default hinge)\n"
+    "  --pair-margin M         add every matched pair of the batch against every mismatched one:\n"
+    "                          max(0, d_pos - d_neg + M), one threshold for all (default 0: off)\n"
     "optimizer:\n"
     "  --optimizer adagrad|sgd|adam   (default adagrad)\n"
     "  --lr R                  learning rate (default 0.05)\n"
@@ -62,6 +71,8 @@ static const char USAGE[] =
     "  --schedule constant|step|cosine   (default constant)\n"
     "  --lr-step N, --lr-gamma G   step schedule: times G every N steps (1000, 0.5)\n"
     "  --warmup N              linear warm-up over the first N steps\n"
+    "  --ema D                 validate and export a moving average of the weights, decay D\n"
+    "                          (e.g. 0.99; default 0: the last weights)\n"
     "run:\n"
     "  --out MODEL             the trained model (a model file for embed, compare, eval)\n"
     "  --steps N               batches to train on (default 1000)\n"
@@ -184,12 +195,22 @@ static int parse_args(train_opts *o, int argc, char **argv) {
             o->detector = DET[k];
         } else if (strcmp(a, "--detector-model") == 0) o->det_model = v;
         else if (strcmp(a, "--landmark-model") == 0) o->lmk_model = v;
+        else if (strcmp(a, "--crop") == 0) r = parse_float(a, v, 0, 0.9, &o->tp.crop);
+        else if (strcmp(a, "--brightness") == 0) r = parse_float(a, v, 0, 1, &o->tp.brightness);
+        else if (strcmp(a, "--contrast") == 0) r = parse_float(a, v, 0, 1, &o->tp.contrast);
+        else if (strcmp(a, "--erase") == 0) r = parse_float(a, v, 0, 1, &o->tp.erase);
         else if (strcmp(a, "--P") == 0) r = cli_parse_int(a, v, 1, 4096, &o->tp.P);
         else if (strcmp(a, "--K") == 0) r = cli_parse_int(a, v, 2, 4096, &o->tp.K);
         else if (strcmp(a, "--select") == 0) {
             r = pick(a, v, SEL, 4, &k);
             o->tp.select = (facenet_triplet_select)k;
         } else if (strcmp(a, "--alpha") == 0) r = parse_float(a, v, 1e-6, 3.99, &o->tp.alpha);
+        else if (strcmp(a, "--pair-margin") == 0) r = parse_float(a, v, 0, 3.99, &o->tp.pair_margin);
+        else if (strcmp(a, "--loss") == 0) {
+            static const char *const LOSS[] = {"hinge", "soft"};
+            r = pick(a, v, LOSS, 2, &k);
+            o->tp.loss = (facenet_triplet_loss)k;
+        }
         else if (strcmp(a, "--optimizer") == 0) {
             r = pick(a, v, OPT, 3, &k);
             o->tp.optimizer = (facenet_optimizer)k;
@@ -202,6 +223,7 @@ static int parse_args(train_opts *o, int argc, char **argv) {
             o->tp.schedule = (facenet_lr_schedule)k;
         } else if (strcmp(a, "--lr-step") == 0) r = cli_parse_int(a, v, 1, 1 << 30, &o->tp.lr_step_every);
         else if (strcmp(a, "--lr-gamma") == 0) r = parse_float(a, v, 1e-6, 1, &o->tp.lr_gamma);
+        else if (strcmp(a, "--ema") == 0) r = parse_float(a, v, 0, 0.99999, &o->tp.ema);
         else if (strcmp(a, "--warmup") == 0) r = cli_parse_int(a, v, 0, 1 << 30, &o->tp.warmup_steps);
         else if (strcmp(a, "--steps") == 0) {
             int s = 0;

@@ -34,7 +34,7 @@ static int bench(facenet_ctx *ctx, const char *arch, int batch, double seconds, 
     fn_arena arena = {0};
     fn_exec ex;
     fn_exec_init(&ex, fn_backend_default(), pool, &arena);
-    const fn_optim_params op = {FN_OPTIM_SGD, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0f};
+    const fn_optim_params op = {FN_OPTIM_SGD, 0.9f, 0.9f, 0.999f, 1e-8f, 0.0f, 0.0f, 0.0f};
     fn_optim *opt = fn_optim_create(&op, net, e);
     float *x = malloc(sizeof(float) * (size_t)batch * s * s * 3), *emb = malloc(sizeof(float) * batch * dim),
           *d = malloc(sizeof(float) * batch * dim);
@@ -49,7 +49,7 @@ static int bench(facenet_ctx *ctx, const char *arch, int batch, double seconds, 
     fn_rng_seed(&rng, 2);
     for (size_t i = 0; i < (size_t)batch * s * s * 3; i++) x[i] = 0.25f * fn_rng_normal(&rng);
     for (int i = 0; i < batch; i++) labels[i] = i / 3;
-    const fn_triplet_params tp = {0.2f, FN_SELECT_HARDEST};
+    const fn_triplet_params tp = {0.2f, FN_SELECT_HARDEST, FN_TRIPLET_HINGE, 0};
     double t_end = 0.0;
     int n = 0;
     for (int step = 0; n < MAX_STEPS; step++) {

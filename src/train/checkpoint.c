@@ -135,8 +135,8 @@ facenet_status fn_ckpt_restore(const fn_st_file *f, fn_tnet *net, fn_optim *opt,
     const int np = fn_tnet_n_params(net), ns = opt ? fn_optim_n_state(opt) : 0;
     if (fn_st_count(f) != (size_t)np + (size_t)ns)
         return fn_fail(e, FACENET_ERR_MODEL,
-                       "the checkpoint holds %zu tensors; this network and optimizer have %d: another network or "
-                       "optimizer?",
+                       "the checkpoint holds %zu tensors; this network and optimizer have %d: another network, "
+                       "optimizer or moving average of the weights?",
                        fn_st_count(f), np + ns);
     for (int i = 0; i < np; i++)
         if (restore_one(f, "param", fn_tnet_param(net, i), e) != FACENET_OK) return e->status;

@@ -204,6 +204,9 @@ typedef struct fn_augment {
     int flip;         /* mirror half the chips (1) */
     float brightness; /* add U(-b, b) * 255 to every pixel (0.1) */
     float contrast;   /* scale around the chip's mean by U(1 - c, 1 + c) (0.2) */
+    float erase;      /* random erasing (Zhong et al. 2017): the probability that a
+                         rectangle of 2-40% of the chip, aspect 0.3-3.3, is filled
+                         with uniform noise (0: never) */
 } fn_augment;
 
 fn_augment fn_augment_default(void);

@@ -13,6 +13,14 @@
  * and every gradient (frozen ones too) is zeroed. The state tensors are
  * named "<param>/accum", "<param>/momentum", "<param>/m", "<param>/v", and
  * "optim/step" (the step count, one float).
+ *
+ * With ema > 0 the optimizer also keeps an exponential moving average of
+ * every tensor of the network, batch norm's running statistics included
+ * ("<param>/ema"), updated after each step with the decay
+ * min(ema, (1 + t) / (10 + t)) (t: steps done) so that the first steps do not
+ * drag the initial weights along; fn_optim_swap_ema puts it in the network
+ * for validation and export, and back. Being optimizer state, it is saved in
+ * checkpoints with the rest.
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +35,7 @@ struct fn_optim {
     fn_param *state;
     int n_state;
     int *slot; /* per net param: its first state index, or -1 */
+    int *ema;  /* per net param: its moving average's state index (ema > 0) */
     float step;
 };
 
@@ -63,8 +72,9 @@ fn_optim *fn_optim_create(const fn_optim_params *p, fn_tnet *net, fn_error *e) {
     o->p = *p;
     o->net = net;
     o->slot = malloc(sizeof(int) * (size_t)(np ? np : 1));
-    o->state = calloc((size_t)np * 2 + 1, sizeof *o->state);
-    if (!o->slot || !o->state) goto oom;
+    o->ema = malloc(sizeof(int) * (size_t)(np ? np : 1));
+    o->state = calloc((size_t)np * 3 + 1, sizeof *o->state);
+    if (!o->slot || !o->ema || !o->state) goto oom;
     for (int i = 0; i < np; i++) {
         const fn_param *q = fn_tnet_param(net, i);
         o->slot[i] = -1;
@@ -80,6 +90,11 @@ fn_optim *fn_optim_create(const fn_optim_params *p, fn_tnet *net, fn_error *e) {
         }
         if (s < 0) goto oom;
         o->slot[i] = s;
+    }
+    for (int i = 0; i < np && p->ema > 0.0f; i++) {
+        const fn_param *q = fn_tnet_param(net, i);
+        if ((o->ema[i] = add_state(o, q, "ema", 0.0f)) < 0) goto oom;
+        memcpy(o->state[o->ema[i]].value, q->value, sizeof(float) * q->size);
     }
     /* The step count, a one-float tensor. */
     fn_param *st = &o->state[o->n_state++];
@@ -104,6 +119,7 @@ void fn_optim_free(fn_optim *o) {
     }
     free(o->state);
     free(o->slot);
+    free(o->ema);
     free(o);
 }
 
@@ -171,5 +187,28 @@ float fn_optim_step(fn_optim *o, float lr) {
         }
         memset(q->grad, 0, q->size * sizeof(float));
     }
+    if (o->p.ema > 0.0f) {
+        const float d = fminf(o->p.ema, (float)((1.0 + t) / (10.0 + t)));
+        for (int i = 0; i < np; i++) {
+            const fn_param *q = fn_tnet_param(o->net, i);
+            float *a = o->state[o->ema[i]].value;
+            for (size_t j = 0; j < q->size; j++) a[j] = d * a[j] + (1.0f - d) * q->value[j];
+        }
+    }
     return (float)norm;
+}
+
+int fn_optim_swap_ema(fn_optim *o) {
+    if (!(o->p.ema > 0.0f)) return 0;
+    const int np = fn_tnet_n_params(o->net);
+    for (int i = 0; i < np; i++) {
+        fn_param *q = fn_tnet_param(o->net, i);
+        float *a = o->state[o->ema[i]].value;
+        for (size_t j = 0; j < q->size; j++) {
+            const float w = q->value[j];
+            q->value[j] = a[j];
+            a[j] = w;
+        }
+    }
+    return 1;
 }

@@ -67,7 +67,7 @@ int fn_sample_batch(const fn_dataset *d, int P, int K, uint64_t seed, int64_t st
 }
 
 fn_augment fn_augment_default(void) {
-    fn_augment a = {0.1f, 1, 0.1f, 0.2f};
+    fn_augment a = {0.1f, 1, 0.1f, 0.2f, 0};
     return a;
 }
 
@@ -129,6 +129,20 @@ void fn_augment_chip(const uint8_t *src, int size, const fn_augment *a, fn_rng *
                 v = v < 0 ? 0 : v > 255 ? 255 : v;
                 o[c] = (v - norm->mean[c]) / norm->div;
             }
+        }
+    /* Erasing draws after the others and only when it is on, so that runs
+     * without it draw exactly what they drew before it existed. */
+    if (!a || !(a->erase > 0) || !(fn_rng_uniform(r) < a->erase)) return;
+    const double area = (0.02 + 0.38 * fn_rng_uniform(r)) * (double)n;
+    const double aspect = exp(log(0.3) + (log(1 / 0.3) - log(0.3)) * fn_rng_uniform(r));
+    int h = (int)lround(sqrt(area * aspect)), w = (int)lround(sqrt(area / aspect));
+    h = h < 1 ? 1 : h > size ? size : h;
+    w = w < 1 ? 1 : w > size ? size : w;
+    const int y0 = fn_rng_below(r, size - h + 1), x0 = fn_rng_below(r, size - w + 1);
+    for (int y = y0; y < y0 + h; y++)
+        for (int x = x0; x < x0 + w; x++) {
+            float *o = dst + ((size_t)y * size + x) * 3;
+            for (int c = 0; c < 3; c++) o[c] = (255.0f * (float)fn_rng_uniform(r) - norm->mean[c]) / norm->div;
         }
 }
 

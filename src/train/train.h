@@ -114,16 +114,33 @@ typedef enum fn_triplet_select {
     FN_SELECT_ALL       /* batch-all: every violating triplet, averaged */
 } fn_triplet_select;
 
+typedef enum fn_triplet_kind {
+    FN_TRIPLET_HINGE, /* max(0, d_ap - d_an + alpha): FaceNet's */
+    FN_TRIPLET_SOFT   /* alpha log(1 + exp((d_ap - d_an) / alpha)): the soft
+                         margin of Hermans, Beyer and Leibe (2017), never
+                         exactly 0, its width alpha; batch-all then takes
+                         every triplet, not only the violating ones */
+} fn_triplet_kind;
+
 typedef struct fn_triplet_params {
-    float alpha; /* 0.2 */
+    float alpha; /* 0.2: the hinge's margin, the soft margin's width */
     fn_triplet_select select;
+    fn_triplet_kind kind;
+    /* > 0: add the pair term, every matched pair of the batch against every
+     * mismatched one, max(0, d_pos - d_neg + pair_margin), averaged over the
+     * violating combinations: one threshold for all identities, as
+     * verification uses (the second term of Chen et al.'s quadruplet loss,
+     * 2017). 0: off. */
+    float pair_margin;
 } fn_triplet_params;
 
 typedef struct fn_triplet_stats {
     float loss;          /* mean over the triplets formed */
     int n_triplets;      /* formed */
-    int n_active;        /* with loss > 0 */
+    int n_active;        /* hinge: with loss > 0; soft: with d_an < d_ap + alpha */
     float mean_pos, mean_neg; /* mean squared distances of the triplets' pairs */
+    float pair_loss;     /* the pair term (included in loss) */
+    float pair_active;   /* fraction of (matched, mismatched) combinations violating its margin */
 } fn_triplet_stats;
 
 /* emb: n x dim raw embeddings, labels: identity of each row. Normalizes the
@@ -144,6 +161,7 @@ typedef struct fn_optim_params {
     float eps;          /* AdaGrad 1e-1 (TF's initial accumulator), Adam 1e-8 */
     float weight_decay; /* L2, on params with decay = 1 */
     float clip_norm;    /* global gradient norm cap; 0: none */
+    float ema;          /* decay of the weights' moving average, e.g. 0.99; 0: none */
 } fn_optim_params;
 
 typedef struct fn_optim fn_optim;
@@ -156,5 +174,9 @@ float fn_optim_step(fn_optim *o, float lr);
  * "<param>/<slot>", for checkpoints. */
 int fn_optim_n_state(const fn_optim *o);
 fn_param *fn_optim_state(fn_optim *o, int i);
+/* Exchange the network's tensors with their moving average (ema > 0):
+ * call it once before validating or saving and once after. Returns 1 if
+ * it swapped, 0 without a moving average. */
+int fn_optim_swap_ema(fn_optim *o);
 
 #endif /* FN_TRAIN_H */

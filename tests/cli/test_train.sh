@@ -103,7 +103,24 @@ cmp -s "$tmp/a.safetensors" "$tmp/b.safetensors" && ok "the resumed run's model 
 [ $? = 1 ] && grep -q 'checkpoint of small at 32 px' "$tmp/c.err" && ok "a mismatched checkpoint: $(cat "$tmp/c.err")" ||
     fail "mismatched checkpoint: $(cat "$tmp/c.err")"
 
-# 5. Bad input.
+# 5. The options beside the defaults: the soft margin, the pair term,
+# erasing and the weights' moving average, which the checkpoint carries and
+# a resumed run takes back; then bad input.
+"$cli" train "${common[@]}" --select all --loss soft --pair-margin 0.2 --erase 0.5 --ema 0.9 --steps 4 \
+    --checkpoint-every 2 --out "$tmp/d.safetensors" >/dev/null 2>"$tmp/d.err"
+[ $? = 0 ] && grep -aq 'fc/ema' "$tmp/d.safetensors.ckpt" && ok "soft margin, pair term, erasing, moving average" ||
+    fail "soft, pair term, erase, ema: $(tail -n 2 "$tmp/d.err")"
+"$cli" train "${common[@]}" --select all --loss soft --pair-margin 0.2 --erase 0.5 --ema 0.9 --steps 6 \
+    --resume --checkpoint-every 2 --out "$tmp/d.safetensors" >/dev/null 2>"$tmp/d.err"
+[ $? = 0 ] && ok "resumed with the moving average" || fail "resume with --ema: $(tail -n 2 "$tmp/d.err")"
+"$cli" train "${common[@]}" --steps 6 --resume --out "$tmp/d.safetensors" >/dev/null 2>"$tmp/d.err"
+[ $? = 1 ] && ok "a checkpoint with a moving average refused by a run without: $(tail -n 1 "$tmp/d.err")" ||
+    fail "resume without --ema: $(tail -n 2 "$tmp/d.err")"
+for bad in "--loss square" "--erase 1.5" "--pair-margin -1" "--ema 1" "--crop 0.95"; do
+    # shellcheck disable=SC2086
+    "$cli" train --data "$tmp/data" --chips --out "$tmp/x" $bad >/dev/null 2>"$tmp/x.err"
+    [ $? = 2 ] && ok "$bad: $(cat "$tmp/x.err")" || fail "$bad: $(cat "$tmp/x.err")"
+done
 "$cli" train --data "$tmp/data" --chips --out "$tmp/x" --include 's9..s3' >/dev/null 2>"$tmp/x.err"
 [ $? = 2 ] && grep -q "not a name pattern" "$tmp/x.err" && ok "a bad pattern: usage error" || fail "bad pattern: $(cat "$tmp/x.err")"
 printf '2\nid1\t8\nnobody\t3\n' >"$tmp/people.txt"

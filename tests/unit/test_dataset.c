@@ -372,7 +372,7 @@ static void test_augment(void **state) {
     fn_augment_chip(chip, S, NULL, NULL, &norm, plain);
     for (int i = 0; i < S * S * 3; i++) assert_close(plain[i], (chip[i] - norm.mean[i % 3]) / 255.0, 1e-6);
     /* Flip alone mirrors exactly (some seed flips). */
-    const fn_augment flip = {0, 1, 0, 0};
+    const fn_augment flip = {0, 1, 0, 0, 0};
     int flipped = 0;
     for (uint64_t seed = 0; seed < 8; seed++) {
         fn_rng r;
@@ -386,8 +386,57 @@ static void test_augment(void **state) {
                     assert_close(a[(y * S + x) * 3 + c], plain[(y * S + S - 1 - x) * 3 + c], 0);
     }
     assert_true(flipped > 0 && flipped < 8);
+    /* Brightness alone adds one offset within +-b of the range to every
+     * pixel; contrast alone scales every pixel around the chip's mean by
+     * one factor within 1 +- c (the chip spans 60..189: nothing clips). */
+    uint8_t mid[S * S * 3];
+    double m = 0;
+    for (int i = 0; i < S * S * 3; i++) m += mid[i] = (uint8_t)(60 + i * 37 % 130);
+    m /= S * S * 3;
+    const fn_augment bright = {0, 0, 0.2f, 0, 0}, contrast = {0, 0, 0, 0.5f, 0};
+    double lo = 1e9, hi = -1e9, klo = 1e9, khi = -1e9;
+    fn_step_rng(&r2, 9, 0, 2);
+    for (int k = 0; k < 40; k++) {
+        fn_augment_chip(mid, S, &bright, &r2, &norm, a);
+        const double d = a[0] * 255 + norm.mean[0] - mid[0];
+        for (int i = 0; i < S * S * 3; i++) assert_close(a[i] * 255 + norm.mean[i % 3] - mid[i], d, 1e-3);
+        assert_true(d >= -0.2 * 255 - 1e-3 && d <= 0.2 * 255 + 1e-3);
+        lo = d < lo ? d : lo, hi = d > hi ? d : hi;
+        fn_augment_chip(mid, S, &contrast, &r2, &norm, b);
+        const double f = (b[0] * 255 + norm.mean[0] - m) / (mid[0] - m);
+        for (int i = 0; i < S * S * 3; i++)
+            assert_close(b[i] * 255 + norm.mean[i % 3] - m, (mid[i] - m) * f, 1e-2);
+        assert_true(f >= 0.5 - 1e-4 && f <= 1.5 + 1e-4);
+        klo = f < klo ? f : klo, khi = f > khi ? f : khi;
+    }
+    assert_true(lo < -0.1 * 255 && hi > 0.1 * 255); /* the range is used */
+    assert_true(klo < 0.75 && khi > 1.25);
+    /* Erasing alone (probability 1) changes one rectangle of 2-40% of the
+     * chip (rounding: a pixel more or less per side) to values within
+     * [0, 255], and nothing outside it; at probability 0 nothing. */
+    const fn_augment erase = {0, 0, 0, 0, 1.0f}, never = {0, 0, 0, 0, 0};
+    fn_step_rng(&r2, 4, 0, 2);
+    for (int k = 0; k < 40; k++) {
+        fn_augment_chip(mid, S, &erase, &r2, &norm, a);
+        fn_augment_chip(mid, S, NULL, NULL, &norm, b);
+        int x0 = S, x1 = -1, y0 = S, y1 = -1;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++)
+                for (int c = 0; c < 3; c++) {
+                    const int i = (y * S + x) * 3 + c;
+                    const float v = a[i] * 255 + norm.mean[c];
+                    assert_true(v >= -1e-3 && v <= 255 + 1e-3);
+                    if (a[i] == b[i]) continue;
+                    x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1, y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+                }
+        assert_true(x1 >= x0 && y1 >= y0);
+        const int w = x1 - x0 + 1, h = y1 - y0 + 1;
+        assert_true(w * h <= (int)(0.4 * S * S) + 2 * S && (w + 1) * (h + 1) >= (int)(0.02 * S * S));
+        fn_augment_chip(mid, S, &never, &r2, &norm, a);
+        assert_memory_equal(a, b, sizeof a);
+    }
     /* Brightness and contrast stay within [0, 255] before normalization. */
-    const fn_augment strong = {0.3f, 1, 1.0f, 1.0f};
+    const fn_augment strong = {0.3f, 1, 1.0f, 1.0f, 0};
     fn_rng r;
     fn_step_rng(&r, 1, 1, 1);
     for (int k = 0; k < 20; k++) {

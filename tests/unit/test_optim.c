@@ -2,7 +2,7 @@
  * test_optim.c - the optimizers against steps worked by hand, on two
  * parameters of a real network: "fc" (weight decay applies) and a batch
  * norm gamma (it does not). Each case sets the values and gradients,
- * steps, and compares.
+ * steps, and compares; and the moving average of the weights.
  */
 #include <math.h>
 #include <string.h>
@@ -38,7 +38,7 @@ static void prime(void) {
 }
 
 static fn_optim *make(fn_optim_kind kind, float momentum, float eps, float wd, float clip) {
-    fn_optim_params p = {kind, momentum, 0.9f, 0.999f, eps, wd, clip};
+    fn_optim_params p = {kind, momentum, 0.9f, 0.999f, eps, wd, clip, 0};
     fn_error e;
     fn_optim *o = fn_optim_create(&p, NET, &e);
     assert_non_null(o);
@@ -141,12 +141,45 @@ static void test_decay_clip_freeze(void **state) {
     assert_false(FC->frozen);
 }
 
+/* The moving average (decay 0.2) starts at the weights the optimizer was
+ * made with and follows min(0.2, (1 + t) / (10 + t)): 2/11 after the first
+ * step, 0.2 after the second. SGD at 0.1 with gradient 0.5 takes fc from 1
+ * to 0.95 and 0.9. Swapping puts the average in the network and back. */
+static void test_ema(void **state) {
+    (void)state;
+    prime();
+    fn_optim_params p = {FN_OPTIM_SGD, 0.0f, 0.9f, 0.999f, 0.0f, 0.0f, 0.0f, 0.2f};
+    fn_error e;
+    fn_optim *o = fn_optim_create(&p, NET, &e);
+    assert_non_null(o);
+    fn_optim *plain = make(FN_OPTIM_SGD, 0.0f, 0.0f, 0.0f, 0.0f);
+    assert_int_equal(fn_optim_n_state(o), fn_optim_n_state(plain) + fn_tnet_n_params(NET));
+    assert_int_equal(fn_optim_swap_ema(plain), 0);
+    fn_optim_free(plain);
+    const float gamma0 = GAMMA->value[0];
+    GAMMA->grad[0] = 0.0f;
+    fn_optim_step(o, 0.1f);
+    const double d1 = 2.0 / 11.0, a1 = d1 * 1.0 + (1 - d1) * 0.95;
+    FC->grad[0] = 0.5f;
+    GAMMA->grad[0] = 0.0f;
+    fn_optim_step(o, 0.1f);
+    const double a2 = 0.2 * a1 + 0.8 * 0.9;
+    assert_close(FC->value[0], 0.9, 1e-6);
+    assert_int_equal(fn_optim_swap_ema(o), 1);
+    assert_close(FC->value[0], a2, 1e-6);
+    assert_close(GAMMA->value[0], gamma0, 1e-6); /* a tensor that did not move */
+    fn_optim_swap_ema(o);
+    assert_close(FC->value[0], 0.9, 1e-6);
+    fn_optim_free(o);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sgd_momentum),
         cmocka_unit_test(test_adagrad),
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_decay_clip_freeze),
+        cmocka_unit_test(test_ema),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -10,6 +10,10 @@
  * them). Squared distances: d01 = 0.4, d02 = 0.8, d03 = 4, d12 = 0.08,
  * d13 = 3.6, d23 = 3.2. The anchor-positive pairs are (0,1) (1,0) (2,3)
  * (3,2).
+ *
+ * The soft margin, alpha log(1 + exp((d_ap - d_an) / alpha)), is checked on
+ * the same batch and its gradient against central differences like the
+ * hinge's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -22,7 +26,7 @@ static const float EMB[8] = {2.0f, 0.0f, 0.4f, 0.3f, 1.8f, 2.4f, -1.0f, 0.0f};
 static const int LABELS[4] = {0, 0, 1, 1};
 
 static fn_triplet_stats run(fn_triplet_select sel, float alpha, float *grad) {
-    fn_triplet_params p = {alpha, sel};
+    fn_triplet_params p = {alpha, sel, FN_TRIPLET_HINGE, 0};
     fn_rng r;
     fn_rng_seed(&r, 7);
     fn_triplet_stats st;
@@ -66,7 +70,7 @@ static void test_random(void **state) {
     (void)state;
     int seen0 = 0, seen1 = 0;
     for (uint64_t seed = 1; seed < 40; seed++) {
-        fn_triplet_params p = {0.2f, FN_SELECT_RANDOM};
+        fn_triplet_params p = {0.2f, FN_SELECT_RANDOM, FN_TRIPLET_HINGE, 0};
         fn_rng r;
         fn_rng_seed(&r, seed);
         fn_triplet_stats st;
@@ -92,10 +96,87 @@ static void test_all(void **state) {
     assert_close(st.loss, (0.52 + 2.6 + 3.32) / 3.0, 1e-5);
 }
 
+static double softplus(double x) { return log1p(exp(x)); }
+
+/* Soft margin, batch-all: every one of the 8 triplets, violating or not,
+ * d_ap - d_an: (0,1,2) 0.4-0.8, (0,1,3) 0.4-4, (1,0,2) 0.4-0.08, (1,0,3)
+ * 0.4-3.6, (2,3,0) 3.2-0.8, (2,3,1) 3.2-0.08, (3,2,0) 3.2-4, (3,2,1)
+ * 3.2-3.6. At width 0.2 the active ones (d_an < d_ap + 0.2) are the three
+ * of the hinge's batch-all; at width 1 six (all but (0,1,3) and (1,0,3)).
+ * Hardest: (0,1)->2 -0.4, (1,0)->2 0.32, (2,3)->1 3.12, (3,2)->1 -0.4. */
+static void test_soft(void **state) {
+    (void)state;
+    const double x[8] = {-0.4, -3.6, 0.32, -3.2, 2.4, 3.12, -0.8, -0.4};
+    const float width[2] = {0.2f, 1.0f};
+    const int active[2] = {3, 6};
+    fn_triplet_stats st;
+    for (int w = 0; w < 2; w++) {
+        const double a = width[w];
+        fn_triplet_params p = {width[w], FN_SELECT_ALL, FN_TRIPLET_SOFT, 0};
+        assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, NULL, &st), 0);
+        assert_int_equal(st.n_triplets, 8);
+        assert_int_equal(st.n_active, active[w]);
+        double want = 0.0;
+        for (int i = 0; i < 8; i++) want += a * softplus(x[i] / a) / 8.0;
+        assert_close(st.loss, want, 1e-5);
+    }
+    fn_triplet_params p = {1.0f, FN_SELECT_HARDEST, FN_TRIPLET_SOFT, 0};
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, NULL, &st), 0);
+    assert_int_equal(st.n_triplets, 4);
+    assert_int_equal(st.n_active, 4);
+    assert_close(st.loss, (softplus(-0.4) + softplus(0.32) + softplus(3.12) + softplus(-0.4)) / 4.0, 1e-5);
+    /* Far past any margin the loss and its gradient are small but not 0. */
+    const float apart[8] = {1.0f, 0.0f, 1.0f, 0.0f, -1.0f, 0.0f, -1.0f, 0.0f};
+    float g[8], gh[8];
+    assert_int_equal(fn_triplet_loss(apart, LABELS, 4, 2, &p, NULL, g, &st), 0);
+    assert_close(st.loss, softplus(-4.0), 1e-6);
+    assert_int_equal(st.n_active, 0);
+    /* A narrow soft margin is the hinge without a margin: at width 0.01 the
+     * weights are 1 for (1,0,2) and (2,3,1) and 0 for the others, within
+     * e^-32, and nothing overflows at (d_ap - d_an) / width = 312. */
+    p.alpha = 0.01f;
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, g, &st), 0);
+    assert_close(st.loss, (0.32 + 3.12) / 4.0, 1e-6);
+    fn_triplet_params h = {0.01f, FN_SELECT_HARDEST, FN_TRIPLET_HINGE, 0};
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &h, NULL, gh, &st), 0);
+    assert_int_equal(st.n_active, 2);
+    double gn = 0.0;
+    for (int i = 0; i < 8; i++) {
+        assert_close(g[i], gh[i], 1e-6);
+        gn += fabs(gh[i]);
+    }
+    assert_true(gn > 0.1);
+}
+
+/* The pair term, margin 0.2, on the unordered pairs: matched d01 0.4, d23
+ * 3.2; mismatched d02 0.8, d03 4, d12 0.08, d13 3.6. Violating: (01, 12)
+ * 0.52, (23, 02) 2.6, (23, 12) 3.32: 3 of the 2 x 4 combinations. Semi-hard
+ * at 0.2 forms no triplet, so the loss is the pair term alone. */
+static void test_pair_term(void **state) {
+    (void)state;
+    fn_triplet_params p = {0.2f, FN_SELECT_SEMIHARD, FN_TRIPLET_HINGE, 0.2f};
+    fn_triplet_stats st;
+    float g[8];
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, g, &st), 0);
+    assert_int_equal(st.n_triplets, 0);
+    assert_close(st.pair_loss, (0.52 + 2.6 + 3.32) / 3.0, 1e-5);
+    assert_close(st.loss, st.pair_loss, 1e-7);
+    assert_close(st.pair_active, 3.0 / 8.0, 1e-7);
+    /* With batch-all the two add up. */
+    p.select = FN_SELECT_ALL;
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, g, &st), 0);
+    assert_close(st.loss, (0.52 + 2.6 + 3.32) / 3.0 * 2.0, 1e-5);
+    /* Off: no pair figures. */
+    p.pair_margin = 0;
+    assert_int_equal(fn_triplet_loss(EMB, LABELS, 4, 2, &p, NULL, g, &st), 0);
+    assert_close(st.pair_loss, 0.0, 0.0);
+    assert_close(st.pair_active, 0.0, 0.0);
+}
+
 static void test_no_pair(void **state) {
     (void)state;
     const int distinct[4] = {0, 1, 2, 3};
-    fn_triplet_params p = {0.2f, FN_SELECT_HARDEST};
+    fn_triplet_params p = {0.2f, FN_SELECT_HARDEST, FN_TRIPLET_HINGE, 0};
     fn_triplet_stats st;
     assert_int_equal(fn_triplet_loss(EMB, distinct, 4, 2, &p, NULL, NULL, &st), -1);
     /* Pairs but no negative: no triplet, loss 0, not an error. */
@@ -107,15 +188,16 @@ static void test_no_pair(void **state) {
 /* The gradient against central differences, on random rows (the sets
  * chosen by hardest and batch-all do not change within h there), in float:
  * the loss is O(1) and exact to ~1e-7, h = 1e-3 leaves ~1e-4 of noise. */
-static void fd_case(fn_triplet_select sel) {
+static void fd_case(fn_triplet_select sel, fn_triplet_kind kind, float pair_margin) {
     enum { N = 8, D = 6 };
     float x[N * D], g[N * D];
     const int labels[N] = {0, 0, 1, 1, 2, 2, 3, 3};
     test_fill_random(x, N * D, 11 + (uint64_t)sel, -1.0f, 1.0f);
-    fn_triplet_params p = {0.2f, sel};
+    fn_triplet_params p = {0.2f, sel, kind, pair_margin};
     fn_triplet_stats st;
     assert_int_equal(fn_triplet_loss(x, labels, N, D, &p, NULL, g, &st), 0);
-    assert_true(st.n_active > 0);
+    assert_true(kind == FN_TRIPLET_SOFT ? st.n_triplets > 0 : st.n_active > 0);
+    assert_true(pair_margin == 0 || (st.pair_active > 0 && st.pair_active < 1));
     for (int i = 0; i < N * D; i++) {
         const float h = 1e-3f, save = x[i];
         fn_triplet_stats sp, sm;
@@ -131,8 +213,11 @@ static void fd_case(fn_triplet_select sel) {
 
 static void test_gradient(void **state) {
     (void)state;
-    fd_case(FN_SELECT_HARDEST);
-    fd_case(FN_SELECT_ALL);
+    fd_case(FN_SELECT_HARDEST, FN_TRIPLET_HINGE, 0);
+    fd_case(FN_SELECT_ALL, FN_TRIPLET_HINGE, 0);
+    fd_case(FN_SELECT_HARDEST, FN_TRIPLET_SOFT, 0);
+    fd_case(FN_SELECT_ALL, FN_TRIPLET_SOFT, 0);
+    fd_case(FN_SELECT_ALL, FN_TRIPLET_HINGE, 0.3f);
 }
 
 /* A seed repeats a sequence; ranges hold; the moments are about right. */
@@ -168,8 +253,8 @@ static void test_rng(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hardest), cmocka_unit_test(test_semihard), cmocka_unit_test(test_random),
-        cmocka_unit_test(test_all),     cmocka_unit_test(test_no_pair),  cmocka_unit_test(test_gradient),
-        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_all),     cmocka_unit_test(test_soft),     cmocka_unit_test(test_pair_term), cmocka_unit_test(test_no_pair),
+        cmocka_unit_test(test_gradient), cmocka_unit_test(test_rng),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
