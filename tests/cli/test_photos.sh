@@ -64,5 +64,28 @@ check 0 $? "align sample4"
 "$cli" embed --chip "$tmp/chips/sample4_0.png" >"$tmp/chip.json"
 check 0 $? "embed --chip an aligned chip"
 
+# int8: the detector calibrated on two demo photos (`quantize --network
+# detector`), then run with --int8 on another: it finds sample4's four
+# faces. bench detect, which embeds too, refuses --int8 while the embedding
+# model is uncalibrated, and with both calibrated says both ran in int8.
+"$cli" quantize --network detector --threads 2 --out "$tmp/ssd8.safetensors" "$demo/sample1.jpg" \
+    "$demo/sample2.jpg" 2>"$tmp/q.err"
+check 0 $? "quantize --network detector"
+grep -q "2 photos from 2 images" "$tmp/q.err" || { echo "FAIL: quantize said: $(cat "$tmp/q.err")"; fails=$((fails + 1)); }
+"$cli" detect --int8 --detector-model "$tmp/ssd8.safetensors" "$demo/sample4.jpg" >"$tmp/d8.json"
+check 0 $? "detect --int8 with the calibrated detector"
+n=$(grep -o '"score"' "$tmp/d8.json" | wc -l)
+[ "$n" = 4 ] && echo "ok: 4 faces in sample4 in int8" || { echo "FAIL: $n faces in sample4 in int8, want 4"; fails=$((fails + 1)); }
+"$cli" bench detect --no-faceapi --runs 1 --int8 --detector-model "$tmp/ssd8.safetensors" "$demo/sample4.jpg" \
+    >"$tmp/b8.txt" 2>&1
+check 1 $? "bench detect --int8 with an uncalibrated embedding model is refused"
+grep -q "no int8 calibration" "$tmp/b8.txt" || { echo "FAIL: bench said: $(cat "$tmp/b8.txt")"; fails=$((fails + 1)); }
+"$cli" quantize --threads 2 --out "$tmp/emb8.safetensors" "$demo/sample1.jpg" 2>/dev/null
+check 0 $? "quantize the embedding model"
+"$cli" bench detect --no-faceapi --runs 1 --int8 --model "$tmp/emb8.safetensors" \
+    --detector-model "$tmp/ssd8.safetensors" "$demo/sample4.jpg" >"$tmp/b8.txt" 2>&1
+check 0 $? "bench detect --int8, detector and embedding calibrated"
+grep -q "int8: detector embedding" "$tmp/b8.txt" || { echo "FAIL: bench said: $(cat "$tmp/b8.txt")"; fails=$((fails + 1)); }
+
 echo "$fails failed"
 [ "$fails" = 0 ]
