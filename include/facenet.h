@@ -106,15 +106,16 @@ enum { FACENET_LOG_ERROR = 0, FACENET_LOG_WARN = 1, FACENET_LOG_INFO = 2, FACENE
 
 typedef void (*facenet_log_fn)(void *user, int level, const char *message);
 
-/* How embedding networks compute in the sessions and pipelines of a
- * context (detectors and landmarks are float32 either way). */
+/* How the networks compute in the sessions and pipelines of a context. */
 typedef enum facenet_precision {
     FACENET_PRECISION_F32 = 0, /* float32 (the default) */
     /* 8-bit integers: about 2-3x faster on CPUs with int8 dot products
-     * (AVX-512 VNNI), for a model file that carries int8 calibration
-     * (facenet_quantize_write, `facenet quantize`); creating a session or
-     * pipeline with a model that does not is an error. Accuracy and speed:
-     * docs/performance.md. */
+     * (AVX-512 VNNI), for each network whose model file carries int8
+     * calibration (facenet_quantizer_write, `facenet quantize`). The
+     * embedding model must carry one: creating a session or pipeline with
+     * one that does not is an error. A detector without one (or one with no
+     * int8 form, as the landmark networks) runs in float32. Accuracy and
+     * speed: docs/performance.md. */
     FACENET_PRECISION_INT8 = 1
 } facenet_precision;
 
