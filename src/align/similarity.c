@@ -173,16 +173,15 @@ typedef struct warp_job {
     uint8_t *out;
 } warp_job;
 
-/* Chip rows [begin, end) with ch channels. Every pixel's arithmetic
- * depends on its own coordinates only, so any split of the rows gives the
- * same chip. The image fields are read into locals once: the chip's bytes
- * may alias anything, so the compiler would otherwise reload them after
- * every store; and ch is a constant in each caller below, so the channel
- * loops unroll. */
-static inline void warp_rows_ch(const warp_job *j, int begin, int end, const int ch) {
+/* Chip rows [begin, end). Every pixel's arithmetic depends on its own
+ * coordinates only, so any split of the rows gives the same chip. The image
+ * fields are read into locals once: the chip's bytes may alias anything, so
+ * the compiler would otherwise reload them after every store. */
+static void warp_rows(void *vp, int begin, int end) {
+    const warp_job *j = vp;
     const fn_affine inv = j->inv;
     const uint8_t *const src = j->img->data;
-    const int w = j->img->width, h = j->img->height, size = j->size;
+    const int w = j->img->width, h = j->img->height, ch = j->img->channels, size = j->size;
     const size_t stride = (size_t)w * ch;
     for (int v = begin; v < end; v++) {
         uint8_t *row = j->out + (size_t)v * size * ch;
@@ -218,14 +217,6 @@ static inline void warp_rows_ch(const warp_job *j, int begin, int end, const int
             }
         }
     }
-}
-
-static void warp_rows(void *vp, int begin, int end) {
-    const warp_job *j = vp;
-    if (j->img->channels == 3)
-        warp_rows_ch(j, begin, end, 3);
-    else
-        warp_rows_ch(j, begin, end, 1);
 }
 
 facenet_status fn_warp_affine(const fn_exec *ex, const facenet_image *img, const fn_affine *img_to_chip, int size,
