@@ -5,10 +5,11 @@
  * observes: the float32 graph then runs op by op and shows every value
  * (engine/graph.h). An embedding network embeds chips through the batch
  * path (so they are prepared exactly as facenet_embed_chips prepares them);
- * a detector detects faces in photos, its input made as for detection. For each value the network named for int8, a histogram
- * of magnitudes is kept: NBINS equal bins over [0, top), where top doubles
- * (merging bins pairwise) whenever a larger magnitude arrives, so one pass
- * over any number of chips gives any percentile to within top / NBINS.
+ * a detector detects faces in photos, its input made as for detection.
+ * For each value the network named for int8, a histogram of magnitudes is
+ * kept: NBINS equal bins over [0, top), where top doubles (merging bins
+ * pairwise) whenever a larger magnitude arrives, so one pass over any
+ * number of images gives any percentile to within top / NBINS.
  * The exact maximum is kept beside it for percentile 100.
  *
  * Beside it, each value's per-channel sum gives its mean over all images,
@@ -39,7 +40,7 @@ typedef struct hist {
     double count;
     double *sum; /* per channel, for the means (bias correction) */
     int channels;
-    double pixels; /* elements per channel summed */
+    double pixels; /* elements summed per channel */
 } hist;
 
 struct facenet_quantizer {
@@ -52,7 +53,7 @@ struct facenet_quantizer {
     const fn_graph *g; /* the graph seen by the observer */
     hist **h;          /* per value of g: NULL if unnamed */
     int n_values;
-    int chips;
+    int images; /* chips or photos recorded */
     int failed; /* out of memory inside the observer */
 };
 
@@ -72,22 +73,17 @@ static void widen(hist *h, double a) {
     }
 }
 
-/* Add t's elements to h's per-channel sums (NHWC: the channel is the last
- * index). -1 if out of memory. */
-static int record_sums(hist *h, const fn_tensor *t) {
+/* t's values into h: the histogram of magnitudes and, per channel (NHWC:
+ * the last index), the sums for the means. -1 if out of memory or t's
+ * channels are not those of the earlier calls. */
+static int record(hist *h, const fn_tensor *t) {
+    const float *x = t->data;
+    const size_t n = fn_tensor_count(t), c = (size_t)t->c;
     if (!h->sum) {
-        if (!(h->sum = calloc((size_t)t->c, sizeof *h->sum))) return -1;
+        if (!(h->sum = calloc(c, sizeof *h->sum))) return -1;
         h->channels = t->c;
     }
     if (h->channels != t->c) return -1;
-    const size_t px = fn_tensor_count(t) / (size_t)t->c;
-    for (size_t p = 0; p < px; p++)
-        for (int k = 0; k < t->c; k++) h->sum[k] += t->data[p * (size_t)t->c + (size_t)k];
-    h->pixels += (double)px;
-    return 0;
-}
-
-static void record(hist *h, const float *x, size_t n) {
     double m = 0.0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
     if (h->top <= 0.0) h->top = m > 0.0 ? m * 1.0001 : 1e-6;
@@ -97,8 +93,11 @@ static void record(hist *h, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int b = (int)(fabs((double)x[i]) * per_bin);
         h->bins[b < NBINS ? b : NBINS - 1] += 1.0;
+        h->sum[i % c] += x[i];
     }
     h->count += (double)n;
+    h->pixels += (double)(n / c);
+    return 0;
 }
 
 /* The magnitude below which percentile p of h's values lie. */
@@ -133,8 +132,7 @@ static void observe(void *user, const fn_graph *g, int v, const fn_tensor *t) {
         q->failed = 1;
         return;
     }
-    record(q->h[v], t->data, fn_tensor_count(t));
-    if (record_sums(q->h[v], t) != 0) q->failed = 1;
+    if (record(q->h[v], t) != 0) q->failed = 1;
 }
 
 facenet_status facenet_quantizer_create(facenet_ctx *ctx, const facenet_model *model,
@@ -187,7 +185,7 @@ void facenet_quantizer_free(facenet_quantizer *q) {
     free(q);
 }
 
-int facenet_quantizer_count(const facenet_quantizer *q) { return q ? q->chips : 0; }
+int facenet_quantizer_count(const facenet_quantizer *q) { return q ? q->images : 0; }
 
 /* A detector: each image is a photo, run through detection. */
 static facenet_status add_photos(facenet_quantizer *q, const facenet_image *photos, int n, fn_error *e) {
@@ -199,7 +197,7 @@ static facenet_status add_photos(facenet_quantizer *q, const facenet_image *phot
         fn_arena_reset(&q->arena);
         if (st != FACENET_OK) return st;
         if (q->failed) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory recording the network's values");
-        q->chips++;
+        q->images++;
     }
     return FACENET_OK;
 }
@@ -228,7 +226,7 @@ facenet_status facenet_quantizer_add(facenet_quantizer *q, const facenet_image *
         if (q->failed)
             fn_fail(&e, FACENET_ERR_NO_MEMORY, "out of memory recording the network's values");
         else
-            q->chips += n;
+            q->images += n;
     }
     free(out);
     return fn_ctx_report(q->ctx, &e);
@@ -278,7 +276,7 @@ facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_pat
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_quantizer_write: no output path");
         return fn_ctx_report(q->ctx, &e);
     }
-    if (q->chips == 0 || !q->g) {
+    if (q->images == 0 || !q->g) {
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "no images were recorded: nothing to calibrate on");
         return fn_ctx_report(q->ctx, &e);
     }
@@ -325,7 +323,7 @@ facenet_status facenet_quantizer_write(facenet_quantizer *q, const char *out_pat
         }
     }
     snprintf(desc, sizeof desc, "ranges: percentile %g of |x| over %d %s, with channel means; %zu values int8%s%s",
-             q->p.percentile, q->chips, q->model->arch->kind == FN_ARCH_DETECTOR ? "photos" : "chips", n_cal,
+             q->p.percentile, q->images, q->model->arch->kind == FN_ARCH_DETECTOR ? "photos" : "chips", n_cal,
              q->float32_values[0] ? "; float32: " : "", q->float32_values);
     fn_st_write(out_path, entries, n, meta, fn_meta_with(f, FN_META_INT8, desc, meta), &e);
 done:

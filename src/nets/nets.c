@@ -49,10 +49,11 @@ facenet_status fn_net_int8_graph(const facenet_model *m, const fn_graph *g, fn_g
     int found = 0;
     for (int v = 0; v < nv; v++) {
         const char *name = fn_graph_value_name(g, v);
+        if (!name) continue;
         int h, w, c;
         fn_graph_shape(g, v, &h, &w, &c);
-        int r = name ? fn_calib_range(m->file, m->path, name, &range[v], e) : 0;
-        if (r >= 0 && name) r = fn_calib_mean(m->file, m->path, name, c, &mean[v], e) < 0 ? -1 : r;
+        int r = fn_calib_range(m->file, m->path, name, &range[v], e);
+        if (r >= 0 && fn_calib_mean(m->file, m->path, name, c, &mean[v], e) < 0) r = -1;
         if (r < 0) {
             st = e->status;
             goto done;
