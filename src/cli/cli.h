@@ -96,6 +96,10 @@ typedef struct cli_pipe {
 } cli_pipe;
 
 extern const char CLI_PIPE_OPTIONS[]; /* their help text */
+/* The model file of a --detector ("ssd", "tiny") or --landmarks ("full",
+ * "tiny") choice, found as cli_load_model finds files. */
+const char *cli_detector_file(const char *detector);
+const char *cli_landmarks_file(const char *landmarks);
 void cli_pipe_defaults(cli_pipe_opts *o);
 /* Like cli_common_option, for the pipeline options too. */
 int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i);

@@ -385,16 +385,10 @@ static int model_identity(const facenet_model *m, const char *explicit_path, con
 
 static int cache_key(const eval_opts *o, const worker *w, char *key, size_t cap) {
     const cli_pipe_opts *po = &o->pipe;
-    const int tiny = strcmp(po->detector, "tiny") == 0;
     char emb[512], det[512], lmk[512], real[PATH_MAX];
     if (model_identity(w->emb, po->com.model, CLI_EMBEDDING_MODEL, emb, sizeof emb) ||
-        model_identity(w->pipe.det, po->det_model,
-                       tiny ? "tiny_face_detector.safetensors" : "ssd_mobilenetv1.safetensors", det,
-                       sizeof det) ||
-        model_identity(w->pipe.lmk, po->lmk_model,
-                       strcmp(po->landmarks, "tiny") == 0 ? "face_landmark_68_tiny.safetensors"
-                                                          : "face_landmark_68.safetensors",
-                       lmk, sizeof lmk))
+        model_identity(w->pipe.det, po->det_model, cli_detector_file(po->detector), det, sizeof det) ||
+        model_identity(w->pipe.lmk, po->lmk_model, cli_landmarks_file(po->landmarks), lmk, sizeof lmk))
         return -1;
     /* The images are named relative to the folder, so the folder itself
      * is part of the key: LFW and its deep-funneled copy share names. */

@@ -233,7 +233,7 @@ static int run(int argc, char **argv) {
     } else if (cli_pipe_open(&p, &o, 0) != 0) {
         goto done;
     }
-    model = q.detector ? cli_load_model(p.ctx, o.det_model, "ssd_mobilenetv1.safetensors")
+    model = q.detector ? cli_load_model(p.ctx, o.det_model, cli_detector_file(o.detector))
                        : cli_load_model(p.ctx, o.com.model, CLI_EMBEDDING_MODEL);
     if (!model) goto done;
     facenet_quantize_params qp = facenet_quantize_default_params();

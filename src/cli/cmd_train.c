@@ -481,11 +481,9 @@ static int run(int argc, char **argv) {
     char init_buf[PATH_MAX + 64], det_buf[PATH_MAX + 64], lmk_buf[PATH_MAX + 64];
     if (o.init && !(o.tp.init_model = find_model(o.init, NULL, init_buf, sizeof init_buf))) return CLI_FAIL;
     if (o.photos) {
-        const int tiny = strcmp(o.detector, "tiny") == 0;
-        o.tp.detector_model = find_model(o.det_model, tiny ? "tiny_face_detector.safetensors"
-                                                           : "ssd_mobilenetv1.safetensors", det_buf, sizeof det_buf);
+        o.tp.detector_model = find_model(o.det_model, cli_detector_file(o.detector), det_buf, sizeof det_buf);
         if (!o.tp.detector_model) return CLI_FAIL;
-        o.tp.landmark_model = find_model(o.lmk_model, "face_landmark_68.safetensors", lmk_buf, sizeof lmk_buf);
+        o.tp.landmark_model = find_model(o.lmk_model, cli_landmarks_file("full"), lmk_buf, sizeof lmk_buf);
         if (!o.tp.landmark_model) return CLI_FAIL;
     }
     progress pr = {isatty(STDERR_FILENO), now_s(), 0, NULL};

@@ -127,17 +127,20 @@ int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
     return 1;
 }
 
+const char *cli_detector_file(const char *detector) {
+    return strcmp(detector, "tiny") == 0 ? "tiny_face_detector.safetensors" : "ssd_mobilenetv1.safetensors";
+}
+
+const char *cli_landmarks_file(const char *landmarks) {
+    return strcmp(landmarks, "tiny") == 0 ? "face_landmark_68_tiny.safetensors" : "face_landmark_68.safetensors";
+}
+
 int cli_pipe_open(cli_pipe *p, const cli_pipe_opts *o, int embed) {
     memset(p, 0, sizeof *p);
     p->ctx = cli_ctx_precision(o->com.threads, o->com.int8);
     if (!p->ctx) return -1;
-    const int tiny = strcmp(o->detector, "tiny") == 0;
-    p->det = cli_load_model(p->ctx, o->det_model,
-                            tiny ? "tiny_face_detector.safetensors" : "ssd_mobilenetv1.safetensors");
-    if (p->det)
-        p->lmk = cli_load_model(p->ctx, o->lmk_model,
-                                strcmp(o->landmarks, "tiny") == 0 ? "face_landmark_68_tiny.safetensors"
-                                                                  : "face_landmark_68.safetensors");
+    p->det = cli_load_model(p->ctx, o->det_model, cli_detector_file(o->detector));
+    if (p->det) p->lmk = cli_load_model(p->ctx, o->lmk_model, cli_landmarks_file(o->landmarks));
     if (p->lmk && embed) p->emb = cli_load_model(p->ctx, o->com.model, CLI_EMBEDDING_MODEL);
     if (!p->det || !p->lmk || (embed && !p->emb)) {
         cli_pipe_close(p);
