@@ -161,6 +161,8 @@ FACENET_API facenet_status facenet_image_alloc(facenet_ctx *ctx, int width, int 
  * rectangle must lie inside img. */
 FACENET_API facenet_status facenet_image_crop(facenet_ctx *ctx, const facenet_image *img, int x, int y, int w,
                                               int h, facenet_image *out);
+/* A new image, img mirrored left to right. */
+FACENET_API facenet_status facenet_image_mirror(facenet_ctx *ctx, const facenet_image *img, facenet_image *out);
 /* Releases the pixels and zeroes the struct; safe on a zeroed struct. */
 FACENET_API void facenet_image_free(facenet_image *img);
 
@@ -287,7 +289,18 @@ typedef struct facenet_pipeline_params {
      * runs it only when the first pass found no face; _ALWAYS on every
      * photo (portraits, face crops: twice the detection work); _OFF never. */
     int closeup;
+    /* Test-time jitter, as dlib's and face_recognition's num_jitters: each
+     * face's embedding is computed from this many chips, the aligned chip
+     * and jitter-1 copies turned (up to 3 degrees), zoomed (up to 3%) and
+     * shifted (up to 2%) a little, the network's raw outputs averaged over
+     * them before the usual normalization and mirror image. 1 (the default;
+     * 0 means the same): the aligned chip alone. N times the embedding work
+     * for a little accuracy (docs/evaluation.md). Needs the similarity
+     * alignment; at most FACENET_MAX_JITTERS. */
+    int jitters;
 } facenet_pipeline_params;
+
+#define FACENET_MAX_JITTERS 100
 
 enum { FACENET_CLOSEUP_OFF = 0, FACENET_CLOSEUP_IF_NONE = 1, FACENET_CLOSEUP_ALWAYS = 2 };
 
@@ -321,6 +334,11 @@ FACENET_API facenet_status facenet_pipeline_run(facenet_pipeline *p, const facen
  * that facenet_pipeline_run() found in img. */
 FACENET_API facenet_status facenet_pipeline_chip(facenet_pipeline *p, const facenet_image *img,
                                                  const facenet_face *face, facenet_image *chip);
+/* The k-th jittered chip of a face (k = 0 is facenet_pipeline_chip's; k in
+ * 0..FACENET_MAX_JITTERS-1; see facenet_pipeline_params.jitters), for
+ * callers that embed chips themselves. */
+FACENET_API facenet_status facenet_pipeline_jitter_chip(facenet_pipeline *p, const facenet_image *img,
+                                                        const facenet_face *face, int k, facenet_image *chip);
 FACENET_API facenet_timings facenet_pipeline_timings(const facenet_pipeline *p);
 
 /* The distance below which two unit embeddings of this model are judged the

@@ -80,6 +80,21 @@ extern const int fn_align_n_points;
  * 0 and *x, *y set, or -1 if the template has no such point (jaw, 0..16). */
 int fn_align_template(int i, double *x, double *y);
 
+/* Jitter (test-time augmentation, as dlib's jitter_image does for its face
+ * descriptors): the k-th of a fixed sequence of small perturbations of a
+ * size x size chip, as a map from chip coordinates to the jittered chip's:
+ * a turn of up to FN_JITTER_DEG degrees, a zoom of up to 1 / (1 -
+ * FN_JITTER_ZOOM) and a shift of up to FN_JITTER_SHIFT of the side, about
+ * the chip's centre. k = 0 is the identity; the sequence is the same in
+ * every run. */
+#define FN_JITTER_DEG 3.0
+#define FN_JITTER_ZOOM 0.03
+#define FN_JITTER_SHIFT 0.02
+void fn_align_jitter(int size, int k, fn_affine *out);
+
+/* out = second after first (out(p) = second(first(p))). */
+void fn_affine_then(const fn_affine *first, const fn_affine *second, fn_affine *out);
+
 /* Invert an affine map; -1 if it is singular. */
 int fn_affine_invert(const fn_affine *a, fn_affine *inv);
 

@@ -25,6 +25,7 @@
  * an identity or 90-degree map copies pixels exactly.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "align/align.h"
@@ -124,6 +125,49 @@ int fn_affine_invert(const fn_affine *a, fn_affine *inv) {
     inv->m[2] = -(i0 * m[2] + i1 * m[5]);
     inv->m[5] = -(i3 * m[2] + i4 * m[5]);
     return 0;
+}
+
+void fn_affine_then(const fn_affine *first, const fn_affine *second, fn_affine *out) {
+    const double *a = first->m, *b = second->m;
+    fn_affine r;
+    r.m[0] = b[0] * a[0] + b[1] * a[3];
+    r.m[1] = b[0] * a[1] + b[1] * a[4];
+    r.m[2] = b[0] * a[2] + b[1] * a[5] + b[2];
+    r.m[3] = b[3] * a[0] + b[4] * a[3];
+    r.m[4] = b[3] * a[1] + b[4] * a[4];
+    r.m[5] = b[3] * a[2] + b[4] * a[5] + b[5];
+    *out = r;
+}
+
+/* splitmix64: k's perturbation depends on k alone. */
+static double jitter_uniform(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0); /* [0, 1) */
+}
+
+void fn_align_jitter(int size, int k, fn_affine *out) {
+    const fn_affine id = {{1, 0, 0, 0, 1, 0}};
+    *out = id;
+    if (k <= 0) return;
+    uint64_t s = (uint64_t)k;
+    const double pi = 3.14159265358979323846;
+    const double turn = (2 * jitter_uniform(&s) - 1) * FN_JITTER_DEG * pi / 180;
+    /* The jittered chip shows a square of zoom x the side: closer in. */
+    const double zoom = 1 - FN_JITTER_ZOOM * jitter_uniform(&s);
+    const double tx = (2 * jitter_uniform(&s) - 1) * FN_JITTER_SHIFT * size;
+    const double ty = (2 * jitter_uniform(&s) - 1) * FN_JITTER_SHIFT * size;
+    /* p' = c + R(turn) (p - c - t) / zoom, c the chip's centre. */
+    const double c = (size - 1) / 2.0, co = cos(turn) / zoom, si = sin(turn) / zoom;
+    const double ox = -c - tx, oy = -c - ty;
+    out->m[0] = co;
+    out->m[1] = -si;
+    out->m[2] = co * ox - si * oy + c;
+    out->m[3] = si;
+    out->m[4] = co;
+    out->m[5] = si * ox + co * oy + c;
 }
 
 int fn_align_similarity_transform_points(const float pts[136], const int *idx, int n, int size,

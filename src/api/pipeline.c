@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "detect/detect.h"
 #include "landmarks/landmarks.h"
+#include "nets/preprocess.h"
 
 #define MAX_FACES 1000
 
@@ -36,6 +37,7 @@ facenet_pipeline_params facenet_pipeline_default_params(void) {
     p.embed_flags = FACENET_EMBED_FLIP;
     p.align_padding = (float)FN_ALIGN_PADDING;
     p.closeup = FACENET_CLOSEUP_IF_NONE;
+    p.jitters = 1;
     return p;
 }
 
@@ -68,11 +70,15 @@ facenet_status facenet_pipeline_create(facenet_ctx *ctx, const facenet_model *de
     if (p.max_faces < 1 || p.max_faces > MAX_FACES || !(p.min_score >= 0.0f && p.min_score < 1.0f) ||
         !(p.iou >= 0.0f && p.iou <= 1.0f) || (p.align != FACENET_ALIGN_SIMILARITY && p.align != FACENET_ALIGN_FACEAPI) ||
         !(p.align_padding >= 0.0f && p.align_padding <= 1.0f) || p.closeup < FACENET_CLOSEUP_OFF ||
-        p.closeup > FACENET_CLOSEUP_ALWAYS) {
+        p.closeup > FACENET_CLOSEUP_ALWAYS || p.jitters < 0 || p.jitters > FACENET_MAX_JITTERS) {
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT,
                 "pipeline parameters out of range: max_faces 1..%d, min_score [0,1), iou [0,1], align 0 or 1, "
-                "align_padding [0,1], closeup 0..2",
-                MAX_FACES);
+                "align_padding [0,1], closeup 0..2, jitters 0..%d",
+                MAX_FACES, FACENET_MAX_JITTERS);
+        return fn_ctx_report(ctx, &e);
+    }
+    if (p.jitters > 1 && p.align != FACENET_ALIGN_SIMILARITY) {
+        fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "jitters need the similarity alignment, not face-api's crop");
         return fn_ctx_report(ctx, &e);
     }
     if (p.tiny_input_size < 32 || p.tiny_input_size > 4096 || p.tiny_input_size % 32) {
@@ -127,11 +133,13 @@ static fn_face_box box_of(const facenet_face *f) {
     return b;
 }
 
-/* The chip the embedding network sees for a face. */
+/* The chip the embedding network sees for a face; k > 0: its k-th jittered
+ * copy (similarity alignment only). */
 static facenet_status make_chip(const facenet_pipeline *p, const facenet_image *img, const facenet_face *face,
-                                facenet_image *chip, fn_error *e) {
+                                int k, facenet_image *chip, fn_error *e) {
     const float *pts = face->landmarks;
     if (p->p.align == FACENET_ALIGN_FACEAPI) {
+        if (k > 0) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "jittered chips need the similarity alignment");
         /* face-api caps its square by the landmark crop the points came from. */
         int crop[4], r[4];
         fn_face_box b = box_of(face);
@@ -147,6 +155,11 @@ static facenet_status make_chip(const facenet_pipeline *p, const facenet_image *
     fn_affine a;
     if (fn_align_similarity_transform(pts, size, p->p.align_padding, &a) != 0)
         return fn_fail(e, FACENET_ERR_INTERNAL, "the face's landmarks are degenerate; cannot align it");
+    if (k > 0) {
+        fn_affine j;
+        fn_align_jitter(size, k, &j);
+        fn_affine_then(&a, &j, &a);
+    }
     return fn_warp_affine(&p->ex, img, &a, size, chip, e);
 }
 
@@ -345,6 +358,55 @@ static facenet_status detect_all(facenet_pipeline *p, const facenet_image *img, 
     return FACENET_OK;
 }
 
+/* The mean of v's nj rows from row first * nj, into out. */
+static void mean_rows(const float *v, int first, int nj, int dim, float *out) {
+    for (int k = 0; k < dim; k++) {
+        double s = 0;
+        for (int j = 0; j < nj; j++) s += v[((size_t)first * nj + j) * dim + k];
+        out[k] = (float)(s / nj);
+    }
+}
+
+/*
+ * Jitter: the network's raw outputs are averaged over each face's nj chips
+ * (and, with the mirror image, over their mirrors apart), then normalized
+ * and merged as for one chip. So a face's vector is what an evaluation
+ * that keeps the raw vectors of chip and mirror computes (facenet eval).
+ * out: nb rows; emb_raw scratch of nb * nj rows.
+ */
+static facenet_status embed_jittered(facenet_pipeline *p, const facenet_image *chips, int nb, int nj, float *out,
+                                     fn_error *e) {
+    const int dim = p->emb->embedding_dim, flip = (p->p.embed_flags & FACENET_EMBED_FLIP) != 0;
+    const int raw = (p->p.embed_flags & FACENET_EMBED_RAW) != 0;
+    const size_t nc = (size_t)nb * nj;
+    float *v = malloc(sizeof(float) * nc * dim * (flip ? 2 : 1));
+    float *m = malloc(sizeof(float) * (size_t)nb * dim * 2);
+    facenet_image *mirrors = flip ? calloc(nc, sizeof *mirrors) : NULL;
+    facenet_status st = FACENET_OK;
+    if (!v || !m || (flip && !mirrors)) st = fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d chips", (int)nc);
+    for (size_t c = 0; flip && c < nc && st == FACENET_OK; c++) st = fn_image_mirror(&chips[c], &mirrors[c], e);
+    if (st == FACENET_OK) st = fn_embed_batch(p->emb, &p->ex, chips, (int)nc, v, FACENET_EMBED_RAW, e);
+    if (st == FACENET_OK && flip)
+        st = fn_embed_batch(p->emb, &p->ex, mirrors, (int)nc, v + nc * dim, FACENET_EMBED_RAW, e);
+    for (int i = 0; i < nb && st == FACENET_OK; i++) {
+        /* m: row i the chips' mean, row nb + i the mirrors'. */
+        mean_rows(v, i, nj, dim, m + (size_t)i * dim);
+        if (flip) mean_rows(v + nc * dim, i, nj, dim, m + (size_t)(nb + i) * dim);
+    }
+    if (st == FACENET_OK) {
+        if (!raw) fn_l2_normalize(m, flip ? 2 * nb : nb, dim, 1e-12f);
+        if (flip)
+            fn_mirror_merge(m, nb, dim, raw, out);
+        else
+            memcpy(out, m, sizeof(float) * (size_t)nb * dim);
+    }
+    for (size_t c = 0; mirrors && c < nc; c++) facenet_image_free(&mirrors[c]);
+    free(mirrors);
+    free(v);
+    free(m);
+    return st;
+}
+
 /* Landmarks, chips and embeddings of the nb faces found. */
 static facenet_status describe(facenet_pipeline *p, const facenet_image *img, const facenet_image *turned,
                                const found *boxes, int nb, facenet_face *faces, int *n, fn_error *e) {
@@ -392,26 +454,30 @@ static facenet_status describe(facenet_pipeline *p, const facenet_image *img, co
     *n = nb;
     if (!p->emb || nb == 0) return FACENET_OK;
 
-    facenet_image *chips = calloc((size_t)nb, sizeof *chips);
-    float *emb = malloc(sizeof(float) * (size_t)nb * p->emb->embedding_dim);
+    /* Face i's chips are chips[i * nj .. i * nj + nj - 1], jitters after
+     * the aligned chip. */
+    const int nj = p->p.jitters > 1 ? p->p.jitters : 1, dim = p->emb->embedding_dim;
+    const size_t nc = (size_t)nb * nj;
+    facenet_image *chips = calloc(nc, sizeof *chips);
+    float *emb = malloc(sizeof(float) * nc * dim);
     if (!chips || !emb) {
         free(chips);
         free(emb);
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d face chips", nb);
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d face chips", (int)nc);
     }
-    for (int i = 0; i < nb && st == FACENET_OK; i++) st = make_chip(p, img, &faces[i], &chips[i], e);
+    for (size_t c = 0; c < nc && st == FACENET_OK; c++)
+        st = make_chip(p, img, &faces[c / nj], (int)(c % nj), &chips[c], e);
     double t3 = now_ms();
     p->t.align_ms = t3 - t2;
-    if (st == FACENET_OK) st = fn_embed_batch(p->emb, &p->ex, chips, nb, emb, p->p.embed_flags, e);
+    if (st == FACENET_OK)
+        st = nj == 1 ? fn_embed_batch(p->emb, &p->ex, chips, nb, emb, p->p.embed_flags, e)
+                     : embed_jittered(p, chips, nb, nj, emb, e);
     p->t.embed_ms = now_ms() - t3;
-    for (int i = 0; i < nb; i++) {
-        if (st == FACENET_OK) {
-            memcpy(faces[i].embedding, emb + (size_t)i * p->emb->embedding_dim,
-                   sizeof(float) * (size_t)p->emb->embedding_dim);
-            faces[i].has_embedding = 1;
-        }
-        facenet_image_free(&chips[i]);
+    for (int i = 0; i < nb && st == FACENET_OK; i++) {
+        memcpy(faces[i].embedding, emb + (size_t)i * dim, sizeof(float) * (size_t)dim);
+        faces[i].has_embedding = 1;
     }
+    for (size_t c = 0; c < nc; c++) facenet_image_free(&chips[c]);
     free(chips);
     free(emb);
     return st;
@@ -460,6 +526,18 @@ facenet_status facenet_pipeline_chip(facenet_pipeline *p, const facenet_image *i
     if (!face || !chip)
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_pipeline_chip: bad arguments");
     else if (check_image(img, &e) == FACENET_OK)
-        make_chip(p, img, face, chip, &e);
+        make_chip(p, img, face, 0, chip, &e);
+    return fn_ctx_report(p->ctx, &e);
+}
+
+facenet_status facenet_pipeline_jitter_chip(facenet_pipeline *p, const facenet_image *img, const facenet_face *face,
+                                            int k, facenet_image *chip) {
+    if (!p) return FACENET_ERR_INVALID_ARGUMENT;
+    fn_error e;
+    fn_error_clear(&e);
+    if (!face || !chip || k < 0 || k >= FACENET_MAX_JITTERS)
+        fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "facenet_pipeline_jitter_chip: bad arguments (k = %d)", k);
+    else if (check_image(img, &e) == FACENET_OK)
+        make_chip(p, img, face, k, chip, &e);
     return fn_ctx_report(p->ctx, &e);
 }

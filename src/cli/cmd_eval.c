@@ -140,16 +140,6 @@ static double now_s(void) {
 
 /* ------------------------------------------------------------ embedding */
 
-static void mirror(const facenet_image *src, facenet_image *dst) {
-    const int c = src->channels;
-    for (int y = 0; y < src->height; y++) {
-        const uint8_t *s = src->data + (size_t)y * src->width * c;
-        uint8_t *d = dst->data + (size_t)y * src->width * c;
-        for (int x = 0; x < src->width; x++)
-            memcpy(d + (size_t)(src->width - 1 - x) * c, s + (size_t)x * c, c);
-    }
-}
-
 /* The face whose box centre is nearest the photo's centre (on a tie, the
  * better scored: the pipeline lists faces best first), or -1 if even that
  * one is off centre. */
@@ -218,13 +208,24 @@ static int embed_image(worker *w, image_job *j, float *out, char *err, size_t er
         j->entry.box[2] = j->entry.box[3] = (float)side;
         st = facenet_image_crop(ctx, &img, x, y, side, side, &chips[0]);
     }
-    if (st == FACENET_OK) {
-        st = facenet_image_alloc(ctx, chips[0].width, chips[0].height, chips[0].channels, &chips[1]);
-        if (st == FACENET_OK) mirror(&chips[0], &chips[1]);
+    /* With --jitters, the raw vectors are the means over the subject's
+     * jittered chips (and over their mirrors), as the pipeline computes
+     * them; the central crop has no landmarks to jitter about. */
+    const int nj = subj >= 0 && w->run->o->pipe.params.jitters > 1 ? w->run->o->pipe.params.jitters : 1;
+    double sum[2 * FACENET_EMBEDDING_DIM] = {0};
+    for (int k = 0; k < nj && st == FACENET_OK; k++) {
+        if (k > 0) {
+            facenet_image_free(&chips[0]);
+            facenet_image_free(&chips[1]);
+            st = facenet_pipeline_jitter_chip(w->pipe.pl, &img, &w->pipe.faces[subj], k, &chips[0]);
+            if (st != FACENET_OK) break;
+        }
+        st = facenet_image_mirror(ctx, &chips[0], &chips[1]);
+        if (st == FACENET_OK) st = facenet_embed_chips(w->sess, chips, 2, v, FACENET_EMBED_RAW);
+        for (int i = 0; st == FACENET_OK && i < 2 * dim; i++) sum[i] += v[i];
     }
-    if (st == FACENET_OK) st = facenet_embed_chips(w->sess, chips, 2, v, FACENET_EMBED_RAW);
     if (st != FACENET_OK) goto fail;
-    memcpy(out, v, sizeof(float) * 2 * (size_t)dim);
+    for (int i = 0; i < 2 * dim; i++) out[i] = (float)(sum[i] / nj);
     rc = 0;
     goto done;
 fail: {
@@ -394,18 +395,20 @@ static int cache_key(const eval_opts *o, const worker *w, char *key, size_t cap)
      * is part of the key: LFW and its deep-funneled copy share names. */
     if (!realpath(o->dir, real)) snprintf(real, sizeof real, "%s", o->dir);
     const facenet_pipeline_params *p = &po->params;
+    char jit[32] = "";
+    if (p->jitters > 1) snprintf(jit, sizeof jit, "; jitters=%d", p->jitters);
     int n = snprintf(key, cap,
                      CACHE_KEY_VERSION
                      "; data=%s; emb=%s; det=%s; lmk=%s; min_score=%.6g; max_faces=%d; iou=%.6g; "
                      "tiny_size=%d; closeup=%d; align=%s; padding=%.4g; vectors=raw+mirror; subject=nearest<%.2f; "
-                     "fallback=center%.2f%s",
+                     "fallback=center%.2f%s%s",
                      real, emb, det, lmk, (double)p->min_score, p->max_faces, (double)p->iou,
                      p->tiny_input_size, p->closeup, p->align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity",
                      p->align == FACENET_ALIGN_FACEAPI ? 0.0 : (double)p->align_padding, SUBJECT_MAX_OFFSET, FALLBACK_FRACTION,
                      /* int8 embeddings differ from float32 ones of the same file (whose
                       * digest, in emb, covers the calibration): a key of their own. The
                       * float32 key is unchanged, so existing caches stay valid. */
-                     po->com.int8 ? "; precision=int8" : "");
+                     po->com.int8 ? "; precision=int8" : "", jit);
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
@@ -640,8 +643,10 @@ static void print_text(const eval_opts *o, const summary *s, const pair_set *tes
         if (run->jobs[i].entry.flags == FACENET_EVAL_FALLBACK)
             printf("%s%s", shown++ ? ", " : "                ", run->jobs[i].name);
     if (shown) printf("%s\n", s->no_face > shown ? ", ..." : "");
-    printf("embedding       %s%s%s%s, %s detector, %s landmarks, %s alignment\n", s->model_id,
-           o->pipe.com.int8 ? " int8" : "", o->flip ? " + flip" : "", o->raw ? " (raw vectors)" : "",
+    char jit[32] = "";
+    if (o->pipe.params.jitters > 1) snprintf(jit, sizeof jit, " + %d jitters", o->pipe.params.jitters);
+    printf("embedding       %s%s%s%s%s, %s detector, %s landmarks, %s alignment\n", s->model_id,
+           o->pipe.com.int8 ? " int8" : "", o->flip ? " + flip" : "", jit, o->raw ? " (raw vectors)" : "",
            o->pipe.detector, o->pipe.landmarks,
            o->pipe.params.align == FACENET_ALIGN_FACEAPI ? "face-api" : "similarity");
     if (s->cache_path)
@@ -708,7 +713,8 @@ static void print_json(const eval_opts *o, const summary *s, const pair_set *tes
     cli_json_string(stdout, s->model_id);
     printf(",\n  \"detector\": \"%s\",\n  \"landmarks\": \"%s\",\n  \"align\": \"%s\",\n", o->pipe.detector,
            o->pipe.landmarks, o->pipe.params.align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity");
-    printf("  \"flip\": %s,\n  \"raw\": %s,\n", o->flip ? "true" : "false", o->raw ? "true" : "false");
+    printf("  \"flip\": %s,\n  \"jitters\": %d,\n  \"raw\": %s,\n", o->flip ? "true" : "false",
+           o->pipe.params.jitters > 1 ? o->pipe.params.jitters : 1, o->raw ? "true" : "false");
     json_num("wall_seconds", s->wall, 1);
     printf("}\n");
 }
@@ -1042,8 +1048,8 @@ static int write_report(const eval_opts *o, const summary *s, const pair_set *te
             s->no_face, s->off_centre, 100 * FALLBACK_FRACTION);
     fprintf(f, "<tr><th>embedding</th><td colspan=\"2\">");
     html_text(f, s->model_id);
-    fprintf(f, "%s%s; %s detector, %s landmarks, %s alignment</td></tr>\n", o->flip ? " + flip" : "",
-            o->raw ? " (raw vectors)" : "", o->pipe.detector, o->pipe.landmarks,
+    fprintf(f, "%s%s%s; %s detector, %s landmarks, %s alignment</td></tr>\n", o->flip ? " + flip" : "",
+            o->pipe.params.jitters > 1 ? " + jitters" : "", o->raw ? " (raw vectors)" : "", o->pipe.detector, o->pipe.landmarks,
             o->pipe.params.align == FACENET_ALIGN_FACEAPI ? "face-api" : "similarity");
     fprintf(f,
             "<tr><th>wall time</th><td class=\"n\">%.1f s</td><td>%d images embedded, %d from the cache</td>"

@@ -24,6 +24,9 @@ const char CLI_PIPE_OPTIONS[] =
     "                          much of it: when nothing was found (auto, default), always, never\n"
     "  --no-flip               embed the chip alone, not the mean of the chip and its mirror\n"
     "                          image (half the embedding work, a little less accurate)\n"
+    "  --jitters N             embed each face from N chips: the aligned one and N-1 slightly\n"
+    "                          turned, zoomed and shifted copies (dlib's num_jitters; N times the\n"
+    "                          embedding work, a little more accurate; default 1)\n"
     "  --padding P             similarity alignment: margin around the face as a fraction of\n"
     "                          its size on each side (default 0.25, the network's training framing)\n"
     "  --model PATH            the embedding model (default dlib_resnet29.safetensors)\n"
@@ -62,7 +65,8 @@ int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
         return 1;
     }
     static const char *const WITH_VALUE[] = {"--detector", "--min-score", "--max-faces", "--iou", "--tiny-size",
-                                             "--landmarks", "--align", "--padding", "--closeup", "--detector-model", "--landmark-model"};
+                                             "--landmarks", "--align", "--padding", "--closeup", "--jitters",
+                                             "--detector-model", "--landmark-model"};
     const char *a = argv[*i];
     size_t k;
     for (k = 0; k < sizeof WITH_VALUE / sizeof WITH_VALUE[0]; k++)
@@ -109,6 +113,8 @@ int cli_pipe_option(cli_pipe_opts *o, int argc, char **argv, int *i) {
         }
     } else if (strcmp(a, "--padding") == 0) {
         return parse_float(a, v, 0.0f, 1.0f, &o->params.align_padding) ? -1 : 1;
+    } else if (strcmp(a, "--jitters") == 0) {
+        return cli_parse_int(a, v, 1, FACENET_MAX_JITTERS, &o->params.jitters) ? -1 : 1;
     } else if (strcmp(a, "--iou") == 0) {
         return parse_float(a, v, 0.01f, 1.0f, &o->params.iou) ? -1 : 1;
     } else if (strcmp(a, "--max-faces") == 0) {

@@ -17,6 +17,8 @@
 #include "core/core.h"
 
 facenet_status fn_image_alloc(int width, int height, int channels, facenet_image *out, fn_error *e);
+/* A new image, img mirrored left to right (facenet_image_mirror). */
+facenet_status fn_image_mirror(const facenet_image *img, facenet_image *out, fn_error *e);
 facenet_status fn_image_decode(const void *data, size_t size, facenet_image *out, fn_error *e);
 facenet_status fn_image_load(const char *path, facenet_image *out, fn_error *e);
 facenet_status fn_image_save(const facenet_image *img, const char *path, fn_error *e);

@@ -31,6 +31,8 @@ expect 2 "no command" "$cli" help frobnicate
 expect 2 "unknown option" "$cli" embed --chip --bogus x.png
 expect 2 "no images" "$cli" embed --chip
 expect 2 "whole number" "$cli" embed --chip --threads lots x.png
+expect 2 "jitters" "$cli" embed --jitters 0 x.png
+expect 2 "jitters" "$cli" embed --jitters 101 x.png
 expect 2 "need MANIFEST" "$cli" convert only-one-arg
 
 # Bad images (given a model; otherwise the model error comes first).

@@ -35,6 +35,14 @@ check 0 $? "detect --detector tiny"
 check 0 $? "embed sample2"
 [ "$(wc -l <"$tmp/e.jsonl")" = 3 ] || { echo "FAIL: embed gave $(wc -l <"$tmp/e.jsonl") lines"; fails=$((fails + 1)); }
 
+"$cli" embed --jitters 4 "$demo/sample2.jpg" >"$tmp/ej.jsonl"
+check 0 $? "embed --jitters 4 sample2"
+[ "$(wc -l <"$tmp/ej.jsonl")" = 3 ] || { echo "FAIL: embed --jitters gave $(wc -l <"$tmp/ej.jsonl") lines"; fails=$((fails + 1)); }
+cmp -s "$tmp/e.jsonl" "$tmp/ej.jsonl" && { echo "FAIL: --jitters 4 changed no embedding"; fails=$((fails + 1)); }
+"$cli" embed --jitters 2 --align faceapi "$demo/sample2.jpg" >/dev/null 2>"$tmp/ej.err"
+check 1 $? "embed --jitters with face-api's crop"
+grep -q "similarity" "$tmp/ej.err" || { echo "FAIL: --jitters --align faceapi said: $(cat "$tmp/ej.err")"; fails=$((fails + 1)); }
+
 "$cli" compare "$demo/sample1.jpg" "$demo/sample1.jpg" >"$tmp/c.txt"
 check 0 $? "compare a photo with itself: same person"
 grep -q "distance 0.0000" "$tmp/c.txt" || { echo "FAIL: self-distance not 0: $(cat "$tmp/c.txt")"; fails=$((fails + 1)); }

@@ -207,6 +207,57 @@ static void test_affine_invert(void **state) {
     assert_int_equal(fn_affine_invert(&sing, &inv), -1);
 }
 
+static void test_affine_then(void **state) {
+    (void)state;
+    fn_affine a = {{1.3, -0.4, 7, 0.2, 0.9, -11}}, b = {{0.8, 0.3, -2, -0.5, 1.1, 4}}, ab;
+    fn_affine_then(&a, &b, &ab);
+    double u, v, x, y, p, q;
+    apply(&a, 3.5, -8, &u, &v);
+    apply(&b, u, v, &x, &y);
+    apply(&ab, 3.5, -8, &p, &q);
+    assert_close(p, x, 1e-12);
+    assert_close(q, y, 1e-12);
+}
+
+/* Each jitter is a similarity within dlib's ranges about the chip's centre,
+ * the same in every call, and the sequence spans the ranges. */
+static void test_jitter(void **state) {
+    (void)state;
+    const int size = 150;
+    const double c = (size - 1) / 2.0, pi = 3.14159265358979323846;
+    fn_affine j, again, other;
+    fn_align_jitter(size, 0, &j);
+    const fn_affine id = {{1, 0, 0, 0, 1, 0}};
+    assert_memory_equal(&j, &id, sizeof j);
+    double max_turn = 0, max_zoom = 0, max_shift = 0;
+    for (int k = 1; k <= 200; k++) {
+        fn_align_jitter(size, k, &j);
+        fn_align_jitter(size, k, &again);
+        fn_align_jitter(size, k + 1, &other);
+        assert_memory_equal(&j, &again, sizeof j);
+        assert_memory_not_equal(&j, &other, sizeof j);
+        assert_close(j.m[0], j.m[4], 1e-12); /* rotation and uniform scale */
+        assert_close(j.m[1], -j.m[3], 1e-12);
+        const double scale = hypot(j.m[0], j.m[3]), turn = atan2(j.m[3], j.m[0]) * 180 / pi;
+        const double zoom = 1 - 1 / scale;
+        assert_true(fabs(turn) <= FN_JITTER_DEG + 1e-9);
+        assert_true(zoom >= -1e-12 && zoom <= FN_JITTER_ZOOM + 1e-9);
+        /* The chip point that lands on the centre: the shift. */
+        fn_affine inv;
+        assert_int_equal(fn_affine_invert(&j, &inv), 0);
+        double x, y;
+        apply(&inv, c, c, &x, &y);
+        assert_true(fabs(x - c) <= FN_JITTER_SHIFT * size + 1e-9);
+        assert_true(fabs(y - c) <= FN_JITTER_SHIFT * size + 1e-9);
+        max_turn = fmax(max_turn, fabs(turn));
+        max_zoom = fmax(max_zoom, zoom);
+        max_shift = fmax(max_shift, fmax(fabs(x - c), fabs(y - c)) / size);
+    }
+    assert_true(max_turn > 0.8 * FN_JITTER_DEG);
+    assert_true(max_zoom > 0.8 * FN_JITTER_ZOOM);
+    assert_true(max_shift > 0.8 * FN_JITTER_SHIFT);
+}
+
 /* ------------------------------------------------------------ template */
 
 static void test_point_table(void **state) {
@@ -621,6 +672,8 @@ int main(void) {
         cmocka_unit_test(test_fit_no_reflection),
         cmocka_unit_test(test_fit_degenerate),
         cmocka_unit_test(test_affine_invert),
+        cmocka_unit_test(test_affine_then),
+        cmocka_unit_test(test_jitter),
         cmocka_unit_test(test_point_table),
         cmocka_unit_test(test_template_framing),
         cmocka_unit_test(test_warp_identity),

@@ -144,6 +144,28 @@ static void test_alloc(void **state) {
     facenet_ctx_free(ctx);
 }
 
+static void test_mirror(void **state) {
+    (void)state;
+    for (int c = 1; c <= 3; c += 2) {
+        facenet_image img = random_image(7, 5, c), m, back;
+        assert_int_equal(facenet_image_mirror(NULL, &img, &m), FACENET_OK);
+        assert_int_equal(m.width, 7);
+        assert_int_equal(m.height, 5);
+        for (int y = 0; y < 5; y++)
+            for (int x = 0; x < 7; x++)
+                assert_memory_equal(m.data + ((size_t)y * 7 + x) * c, img.data + ((size_t)y * 7 + 6 - x) * c, c);
+        assert_int_equal(facenet_image_mirror(NULL, &m, &back), FACENET_OK);
+        assert_int_equal(back.channels, c);
+        assert_memory_equal(back.data, img.data, (size_t)7 * 5 * c);
+        facenet_image_free(&img);
+        facenet_image_free(&m);
+        facenet_image_free(&back);
+    }
+    facenet_image none = {0}, out;
+    assert_int_equal(facenet_image_mirror(NULL, &none, &out), FACENET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(facenet_image_mirror(NULL, NULL, &out), FACENET_ERR_INVALID_ARGUMENT);
+}
+
 /* ---------------------------------------------------------------- round trips */
 
 static void round_trip(const char *name, int w, int h, int c) {
@@ -913,6 +935,7 @@ static void test_load_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_alloc),
+        cmocka_unit_test(test_mirror),
         cmocka_unit_test(test_png_round_trip),
         cmocka_unit_test(test_pnm_round_trip),
         cmocka_unit_test(test_save_errors),

@@ -424,6 +424,86 @@ static void test_embed_flip(void **state) {
     facenet_pipeline_free(pl);
 }
 
+/* Jitter: the face's vector is the raw outputs averaged over its jittered
+ * chips (and over their mirrors), then normalized and merged; it moves the
+ * embedding a little, not to another person. */
+static void test_embed_jitter(void **state) {
+    (void)state;
+    enum { NJ = 3 };
+    facenet_pipeline_params p = facenet_pipeline_default_params();
+    assert_int_equal(p.jitters, 1);
+    facenet_pipeline *pl = NULL, *plj = NULL, *bad = NULL;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &pl), FACENET_OK);
+    p.jitters = NJ;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &plj), FACENET_OK);
+    facenet_session *s = NULL;
+    assert_int_equal(facenet_session_create(F.ctx, F.emb, &s), FACENET_OK);
+    facenet_image img;
+    golden_load_photo(&F.g, 0, &img);
+    facenet_face faces[N_MAX], jfaces[N_MAX];
+    int n = 0, nj = 0;
+    assert_int_equal(facenet_pipeline_run(pl, &img, faces, N_MAX, &n), FACENET_OK);
+    assert_int_equal(facenet_pipeline_run(plj, &img, jfaces, N_MAX, &nj), FACENET_OK);
+    assert_int_equal(n, nj);
+    assert_true(n >= 3);
+    double worst = 0, moved = 0, moved_max = 0;
+    for (int i = 0; i < n; i++) {
+        double sum[2][128] = {{0}};
+        for (int k = 0; k < NJ; k++) {
+            facenet_image c[2];
+            float v[2][128];
+            assert_int_equal(facenet_pipeline_jitter_chip(plj, &img, &jfaces[i], k, &c[0]), FACENET_OK);
+            if (k == 0) { /* the aligned chip itself */
+                facenet_image plain;
+                assert_int_equal(facenet_pipeline_chip(pl, &img, &faces[i], &plain), FACENET_OK);
+                assert_memory_equal(plain.data, c[0].data, (size_t)plain.width * plain.height * 3);
+                facenet_image_free(&plain);
+            }
+            assert_int_equal(facenet_image_mirror(F.ctx, &c[0], &c[1]), FACENET_OK);
+            assert_int_equal(facenet_embed_chips(s, c, 2, v[0], FACENET_EMBED_RAW), FACENET_OK);
+            for (int m = 0; m < 2; m++)
+                for (int q = 0; q < 128; q++) sum[m][q] += v[m][q] / NJ;
+            facenet_image_free(&c[0]);
+            facenet_image_free(&c[1]);
+        }
+        float want[128];
+        double ns[2] = {0, 0}, nw = 0;
+        for (int m = 0; m < 2; m++)
+            for (int q = 0; q < 128; q++) ns[m] += sum[m][q] * sum[m][q];
+        for (int q = 0; q < 128; q++)
+            want[q] = (float)(0.5 * (sum[0][q] / sqrt(ns[0]) + sum[1][q] / sqrt(ns[1]))), nw += (double)want[q] * want[q];
+        for (int q = 0; q < 128; q++) want[q] = (float)(want[q] / sqrt(nw));
+        assert_true(jfaces[i].has_embedding);
+        worst = fmax(worst, test_max_abs_diff(jfaces[i].embedding, want, 128));
+        const double d = facenet_distance(jfaces[i].embedding, faces[i].embedding, 128);
+        moved += d / n;
+        moved_max = fmax(moved_max, d);
+    }
+    printf("jitters %d: worst difference from the chips' mean %.2g; %.4f (mean) and %.4f (max) from one chip\n", NJ,
+           worst, moved, moved_max);
+    assert_true(worst < 1e-5);
+    assert_true(moved > 1e-3);                               /* the jitters do change it */
+    assert_true(moved_max < 0.5f * facenet_model_threshold(F.emb)); /* but not to another face */
+    /* Out of range, or with a crop that has no transform to jitter. */
+    p.jitters = FACENET_MAX_JITTERS + 1;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &bad), FACENET_ERR_INVALID_ARGUMENT);
+    p.jitters = -1;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &bad), FACENET_ERR_INVALID_ARGUMENT);
+    p.jitters = 2;
+    p.align = FACENET_ALIGN_FACEAPI;
+    assert_int_equal(facenet_pipeline_create(F.ctx, F.det, F.lmk, F.emb, &p, &bad), FACENET_ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(facenet_ctx_error(F.ctx), "similarity"));
+    assert_null(bad);
+    facenet_image chip;
+    assert_int_equal(facenet_pipeline_jitter_chip(plj, &img, &jfaces[0], -1, &chip), FACENET_ERR_INVALID_ARGUMENT);
+    assert_int_equal(facenet_pipeline_jitter_chip(plj, &img, &jfaces[0], FACENET_MAX_JITTERS, &chip),
+                     FACENET_ERR_INVALID_ARGUMENT);
+    facenet_image_free(&img);
+    facenet_session_free(s);
+    facenet_pipeline_free(pl);
+    facenet_pipeline_free(plj);
+}
+
 static int setup(void **state) {
     (void)state;
     facenet_ctx_params p = facenet_ctx_default_params();
@@ -463,6 +543,7 @@ int main(void) {
         cmocka_unit_test(test_no_face_and_bad_input),
         cmocka_unit_test(test_closeup_boxes),
         cmocka_unit_test(test_embed_flip),
+        cmocka_unit_test(test_embed_jitter),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
