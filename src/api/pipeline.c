@@ -15,6 +15,8 @@
 #include "nets/preprocess.h"
 
 #define MAX_FACES 1000
+/* Chips held at once when faces are jittered. */
+#define JITTER_CHIPS 64
 
 struct facenet_pipeline {
     facenet_ctx *ctx;
@@ -455,29 +457,38 @@ static facenet_status describe(facenet_pipeline *p, const facenet_image *img, co
     if (!p->emb || nb == 0) return FACENET_OK;
 
     /* Face i's chips are chips[i * nj .. i * nj + nj - 1], jitters after
-     * the aligned chip. */
+     * the aligned chip. With jitters the faces go a group at a time, so
+     * that a photo of many faces does not hold all their chips at once. */
     const int nj = p->p.jitters > 1 ? p->p.jitters : 1, dim = p->emb->embedding_dim;
-    const size_t nc = (size_t)nb * nj;
-    facenet_image *chips = calloc(nc, sizeof *chips);
-    float *emb = malloc(sizeof(float) * nc * dim);
+    const int group = nj == 1 ? nb : (JITTER_CHIPS / nj > 1 ? JITTER_CHIPS / nj : 1);
+    const size_t cap = (size_t)(group < nb ? group : nb) * nj;
+    facenet_image *chips = calloc(cap, sizeof *chips);
+    float *emb = malloc(sizeof(float) * (size_t)nb * dim);
     if (!chips || !emb) {
         free(chips);
         free(emb);
-        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d face chips", (int)nc);
+        return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory for %d face chips", (int)cap);
     }
-    for (size_t c = 0; c < nc && st == FACENET_OK; c++)
-        st = make_chip(p, img, &faces[c / nj], (int)(c % nj), &chips[c], e);
-    double t3 = now_ms();
-    p->t.align_ms = t3 - t2;
-    if (st == FACENET_OK)
-        st = nj == 1 ? fn_embed_batch(p->emb, &p->ex, chips, nb, emb, p->p.embed_flags, e)
-                     : embed_jittered(p, chips, nb, nj, emb, e);
-    p->t.embed_ms = now_ms() - t3;
+    p->t.align_ms = p->t.embed_ms = 0;
+    for (int first = 0; first < nb && st == FACENET_OK; first += group) {
+        const int k = nb - first < group ? nb - first : group;
+        const size_t nc = (size_t)k * nj;
+        double t3 = now_ms();
+        for (size_t c = 0; c < nc && st == FACENET_OK; c++)
+            st = make_chip(p, img, &faces[first + c / nj], (int)(c % nj), &chips[c], e);
+        double t4 = now_ms();
+        float *out = emb + (size_t)first * dim;
+        if (st == FACENET_OK)
+            st = nj == 1 ? fn_embed_batch(p->emb, &p->ex, chips, k, out, p->p.embed_flags, e)
+                         : embed_jittered(p, chips, k, nj, out, e);
+        p->t.align_ms += t4 - t3;
+        p->t.embed_ms += now_ms() - t4;
+        for (size_t c = 0; c < nc; c++) facenet_image_free(&chips[c]);
+    }
     for (int i = 0; i < nb && st == FACENET_OK; i++) {
         memcpy(faces[i].embedding, emb + (size_t)i * dim, sizeof(float) * (size_t)dim);
         faces[i].has_embedding = 1;
     }
-    for (size_t c = 0; c < nc; c++) facenet_image_free(&chips[c]);
     free(chips);
     free(emb);
     return st;
