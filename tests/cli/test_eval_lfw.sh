@@ -3,7 +3,7 @@
 # of View 2 is 200 pairs over 312 images. Checks that the figures are sane
 # (accuracy > 90%), that a second run comes wholly from the cache with the
 # same figures, that a torn record at the cache's end is dropped and only
-# that image embedded again, a View 1 run, --no-flip, the HTML report, and
+# that image embedded again, a View 1 run, --no-flip, --jitters, the HTML report, and
 # clean failures on bad input.
 #
 # The tiny detector keeps the run to a few minutes (the SSD detector takes
@@ -142,6 +142,15 @@ ev "${v1[@]}" --no-flip >"$tmp/flip.json" 2>"$tmp/flip.err"
 check "v == 0" "$tmp/flip.json" embedded
 grep -q '"flip": false' "$tmp/flip.json" && ok "--no-flip" || fail "--no-flip still flips"
 check "v >= 0.5" "$tmp/flip.json" accuracy
+# With jitters: a cache of its own (every image embedded again), and a
+# second run from it.
+ev "${v1[@]}" --jitters 3 >"$tmp/jit.json" 2>"$tmp/jit.err"
+[ $? = 0 ] || fail "--jitters run failed: $(cat "$tmp/jit.err")"
+check "v == 3" "$tmp/jit.json" jitters
+check "v > 0" "$tmp/jit.json" embedded
+check "v >= 0.5" "$tmp/jit.json" accuracy
+ev "${v1[@]}" --jitters 3 >"$tmp/jit2.json" 2>"$tmp/jit2.err"
+check "v == 0" "$tmp/jit2.json" embedded
 
 # 6. Bad input fails with a message, never a crash.
 expect() {
