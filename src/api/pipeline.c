@@ -374,7 +374,7 @@ static void mean_rows(const float *v, int first, int nj, int dim, float *out) {
  * (and, with the mirror image, over their mirrors apart), then normalized
  * and merged as for one chip. So a face's vector is what an evaluation
  * that keeps the raw vectors of chip and mirror computes (facenet eval).
- * out: nb rows; emb_raw scratch of nb * nj rows.
+ * chips: nb * nj, face by face; out: nb rows.
  */
 static facenet_status embed_jittered(facenet_pipeline *p, const facenet_image *chips, int nb, int nj, float *out,
                                      fn_error *e) {
