@@ -604,20 +604,28 @@ static int face_windows(golden *gd, facenet_ctx *ctx, facenet_image *chips, int 
     return n;
 }
 
-static void test_int8_resnet29(void **state) {
-    (void)state;
-    static char mp[4096];
-    const char *found = test_model_path("dlib_resnet29.safetensors");
-    if (found) snprintf(mp, sizeof mp, "%s", found);
-    golden gd = {0};
-    if (!found || golden_open(&gd) != 0) {
+/* The cases on a pretrained network: its model file (path copied into mp)
+ * and the golden photos (gd), or a skip; out becomes an empty temporary
+ * file for the calibrated copy. 0, or -1 after skip(). */
+static int open_network_case(const char *model, char mp[4096], golden *gd, char *out) {
+    const char *found = test_model_path(model);
+    if (found) snprintf(mp, 4096, "%s", found);
+    if (!found || golden_open(gd) != 0) {
         skip();
-        return;
+        return -1;
     }
-    char out[] = "/tmp/facenet-test-int8-model-XXXXXX";
     int fd = mkstemp(out);
     assert_true(fd >= 0);
     close(fd);
+    return 0;
+}
+
+static void test_int8_resnet29(void **state) {
+    (void)state;
+    static char mp[4096];
+    golden gd = {0};
+    char out[] = "/tmp/facenet-test-int8-model-XXXXXX";
+    if (open_network_case("dlib_resnet29.safetensors", mp, &gd, out) != 0) return;
     facenet_ctx *ctx, *ctx8;
     facenet_ctx_params cp = facenet_ctx_default_params();
     cp.n_threads = 2;
@@ -722,17 +730,9 @@ static double iou(const fn_face_box *a, const fn_face_box *b) {
 static void test_int8_ssd(void **state) {
     (void)state;
     static char mp[4096];
-    const char *found = test_model_path("ssd_mobilenetv1.safetensors");
-    if (found) snprintf(mp, sizeof mp, "%s", found);
     golden gd = {0};
-    if (!found || golden_open(&gd) != 0) {
-        skip();
-        return;
-    }
     char out[] = "/tmp/facenet-test-int8-ssd-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    close(fd);
+    if (open_network_case("ssd_mobilenetv1.safetensors", mp, &gd, out) != 0) return;
     facenet_ctx *ctx;
     facenet_ctx_params cp = facenet_ctx_default_params();
     cp.n_threads = 2;
