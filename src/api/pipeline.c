@@ -79,6 +79,7 @@ facenet_status facenet_pipeline_create(facenet_ctx *ctx, const facenet_model *de
                 MAX_FACES, FACENET_MAX_JITTERS);
         return fn_ctx_report(ctx, &e);
     }
+    if (p.jitters == 0) p.jitters = 1; /* the same: one chip */
     if (p.jitters > 1 && p.align != FACENET_ALIGN_SIMILARITY) {
         fn_fail(&e, FACENET_ERR_INVALID_ARGUMENT, "jitters need the similarity alignment, not face-api's crop");
         return fn_ctx_report(ctx, &e);
@@ -459,7 +460,7 @@ static facenet_status describe(facenet_pipeline *p, const facenet_image *img, co
     /* Face i's chips are chips[i * nj .. i * nj + nj - 1], jitters after
      * the aligned chip. With jitters the faces go a group at a time, so
      * that a photo of many faces does not hold all their chips at once. */
-    const int nj = p->p.jitters > 1 ? p->p.jitters : 1, dim = p->emb->embedding_dim;
+    const int nj = p->p.jitters, dim = p->emb->embedding_dim;
     const int group = nj == 1 ? nb : (JITTER_CHIPS / nj > 1 ? JITTER_CHIPS / nj : 1);
     const size_t cap = (size_t)(group < nb ? group : nb) * nj;
     facenet_image *chips = calloc(cap, sizeof *chips);

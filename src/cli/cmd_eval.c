@@ -211,7 +211,7 @@ static int embed_image(worker *w, image_job *j, float *out, char *err, size_t er
     /* With --jitters, the raw vectors are the means over the subject's
      * jittered chips (and over their mirrors), as the pipeline computes
      * them; the central crop has no landmarks to jitter about. */
-    const int nj = subj >= 0 && w->run->o->pipe.params.jitters > 1 ? w->run->o->pipe.params.jitters : 1;
+    const int nj = subj >= 0 ? w->run->o->pipe.params.jitters : 1;
     double sum[2 * FACENET_EMBEDDING_DIM] = {0};
     for (int k = 0; k < nj && st == FACENET_OK; k++) {
         if (k > 0) {
@@ -714,7 +714,7 @@ static void print_json(const eval_opts *o, const summary *s, const pair_set *tes
     printf(",\n  \"detector\": \"%s\",\n  \"landmarks\": \"%s\",\n  \"align\": \"%s\",\n", o->pipe.detector,
            o->pipe.landmarks, o->pipe.params.align == FACENET_ALIGN_FACEAPI ? "faceapi" : "similarity");
     printf("  \"flip\": %s,\n  \"jitters\": %d,\n  \"raw\": %s,\n", o->flip ? "true" : "false",
-           o->pipe.params.jitters > 1 ? o->pipe.params.jitters : 1, o->raw ? "true" : "false");
+           o->pipe.params.jitters, o->raw ? "true" : "false");
     json_num("wall_seconds", s->wall, 1);
     printf("}\n");
 }
