@@ -27,6 +27,14 @@ void fn_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_
         fn_ref_conv2d_backward_weights(ex, x, dy, d, dw, dbias);
 }
 
+void fn_conv2d_backward_both(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const fn_conv_desc *d,
+                             fn_tensor *dx, float *dw) {
+    const fn_backend *be = backend_of(ex);
+    if ((!dx && !dw) || (be->conv2d_backward_both && be->conv2d_backward_both(ex, x, dy, d, dx, dw) == 0)) return;
+    if (dw) fn_conv2d_backward_weights(ex, x, dy, d, dw, NULL);
+    if (dx) fn_conv2d_backward_data(ex, dy, d, dx);
+}
+
 void fn_maxpool_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, int k, int stride,
                          fn_padding pad, fn_tensor *dx) {
     const fn_backend *be = backend_of(ex);

@@ -42,6 +42,10 @@ void fn_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_
                                 float *dw, float *dbias);
 void fn_ref_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy,
                                     const fn_conv_desc *d, float *dw, float *dbias);
+/* Both at once (dx or dw may be NULL; no bias): what the two calls above
+ * give, with the work they share done once where the backend can. */
+void fn_conv2d_backward_both(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const fn_conv_desc *d,
+                             fn_tensor *dx, float *dw);
 /* The whole op fn_conv2d(x, d) -> y with its epilogue (bias, scale, shift,
  * activation): y is its output (for the activation's derivative). dx may be
  * NULL. Scratch from ex->arena; 0, or -1 if out of memory. */

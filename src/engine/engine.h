@@ -115,6 +115,12 @@ struct fn_backend {
      * team, not two, shares the cores. 0 when all n_tasks tasks ran;
      * nonzero declines, and the exec's pool runs them. */
     int (*parallel)(const fn_exec *ex, int n_tasks, fn_task_fn task, void *arg);
+    /* Both backward passes of a convolution in one call (dx or dw may be
+     * NULL; dw is added to), so that a backend can share their work, such
+     * as Winograd's blocked copy of dy. Nonzero declines: the caller then
+     * runs the two slots above. */
+    int (*conv2d_backward_both)(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const fn_conv_desc *d,
+                                fn_tensor *dx, float *dw);
 };
 
 extern const fn_backend fn_backend_ref;

@@ -633,12 +633,10 @@ static int backward_conv(fn_tnet *net, const fn_exec *ex, int i, unsigned char *
                                 frozen || net->norm != NORM_AFFINE ? NULL : pb->grad);
     }
     l->d.weights = pw->value;
-    if (!frozen) fn_conv2d_backward_weights(ex, &x, &g, &l->d, pw->grad, NULL);
-    if (need_dx) {
-        fn_tensor dx = target(net, have, l->in[0]);
-        fn_conv2d_backward_data(ex, &g, &l->d, &dx);
-        give(net, ex, have, l->in[0], &dx);
-    }
+    fn_tensor dx = {0};
+    if (need_dx) dx = target(net, have, l->in[0]);
+    fn_conv2d_backward_both(ex, &x, &g, &l->d, need_dx ? &dx : NULL, frozen ? NULL : pw->grad);
+    if (need_dx) give(net, ex, have, l->in[0], &dx);
     return 0;
 }
 

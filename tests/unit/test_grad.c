@@ -451,7 +451,7 @@ static void test_fast_slots(void **state) {
         {4, 35, 32, 32, 3, 1, FN_PAD_SAME, 0}, {3, 35, 32, 64, 3, 2, FN_PAD_VALID, 0},
         {2, 31, 3, 32, 7, 2, FN_PAD_VALID, 0}, {2, 8, 16, 24, 3, 2, FN_PAD_SAME, 0},
         {2, 9, 16, 16, 3, 2, FN_PAD_SAME, 0},  {2, 5, 12, 12, 3, 1, FN_PAD_SAME, 1},
-        {3, 4, 256, 256, 3, 1, FN_PAD_SAME, 0},
+        {3, 4, 256, 256, 3, 1, FN_PAD_SAME, 0}, {2, 3, 16, 16, 3, 1, FN_PAD_SAME, 0},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
         fn_conv_desc d = {.kh = C[i].k, .kw = C[i].k, .stride = C[i].s, .padding = (fn_padding)C[i].pad,
@@ -470,8 +470,9 @@ static void test_fast_slots(void **state) {
         fn_tensor dx1 = x, dx2 = x;
         dx1.data = zeros(nx);
         dx2.data = zeros(nx);
-        float *dw1 = rnd(nw, 730 + i), *dw2 = malloc(nw * sizeof(float));
-        memcpy(dw2, dw1, nw * sizeof(float)); /* both add to the same start */
+        float *dw1 = rnd(nw, 730 + i), *dw2 = malloc(nw * sizeof(float)), *dw3 = malloc(nw * sizeof(float));
+        memcpy(dw2, dw1, nw * sizeof(float)); /* all add to the same start */
+        memcpy(dw3, dw1, nw * sizeof(float));
         /* The slots themselves, so that a silent fall-back to the reference
          * fails rather than passes (depthwise is declined by design). */
         const int want = C[i].dw ? -1 : 0;
@@ -488,16 +489,43 @@ static void test_fast_slots(void **state) {
             fail_msg("conv2d_backward_weights declined");
         if (want) fn_conv2d_backward_weights(&fx, &x, &dy, &d, dw2, NULL);
         double e_w = test_nse(dw2, dw1, nw);
+        /* Both passes in one call: the backend's slot takes Winograd's
+         * layers (3x3, stride 1, channels in 16s) and declines the rest,
+         * which the two slots above then run. */
+        fn_tensor dx3 = x;
+        dx3.data = zeros(nx);
+        const char *wino_env = getenv("FACENET_WINOGRAD");
+        const int wino = !(wino_env && strcmp(wino_env, "0") == 0) && C[i].k == 3 && C[i].s == 1 && !C[i].dw &&
+                         C[i].pad == FN_PAD_SAME && C[i].h >= 4 && C[i].cin % 16 == 0 && C[i].cout % 16 == 0;
+        if (fast->conv2d_backward_both) {
+            const int took = fast->conv2d_backward_both(&fx, &x, &dy, &d, &dx3, dw3) == 0;
+            if (took != wino) fail_msg("conv2d_backward_both %s a layer it should %s", took ? "took" : "declined",
+                                       wino ? "take" : "decline");
+            if (!took) fn_conv2d_backward_both(&fx, &x, &dy, &d, &dx3, dw3);
+        } else {
+            fn_conv2d_backward_both(&fx, &x, &dy, &d, &dx3, dw3);
+        }
+        double e_both = fmax(test_nse(dx3.data, dx1.data, nx), test_nse(dw3, dw1, nw));
+        if (wino && fast->conv2d_backward_both) { /* one pass alone: a frozen layer's, the first layer's */
+            fn_tensor dx4 = x;
+            dx4.data = zeros(nx);
+            float *dw4 = rnd(nw, 730 + i); /* dw1's start again */
+            assert_int_equal(fast->conv2d_backward_both(&fx, &x, &dy, &d, &dx4, NULL), 0);
+            assert_int_equal(fast->conv2d_backward_both(&fx, &x, &dy, &d, NULL, dw4), 0);
+            e_both = fmax(e_both, fmax(test_nse(dx4.data, dx1.data, nx), test_nse(dw4, dw1, nw)));
+            free(dx4.data), free(dw4);
+        }
         /* The same weights changed in place must be seen (no stale cache). */
         for (size_t j = 0; j < nw; j++) w[j] *= -0.5f;
         fn_ref_conv2d(&EX, &x, &d, &y1);
         fn_conv2d_train(&fx, &x, &d, &y2);
         double e_fwd2 = test_nse(y2.data, y1.data, ny);
-        printf("conv %d %dx%d/%d%s %d->%d: nse fwd %.2g data %.2g weights %.2g changed %.2g\n", C[i].n, C[i].k,
-               C[i].k, C[i].s, C[i].dw ? " dw" : "", C[i].cin, d.cout, e_fwd, e_data, e_w, e_fwd2);
-        assert_true(e_fwd < 1e-8 && e_data < 1e-8 && e_w < 1e-8 && e_fwd2 < 1e-8);
+        printf("conv %d %dx%d/%d%s %d->%d%s: nse fwd %.2g data %.2g weights %.2g both %.2g changed %.2g\n", C[i].n,
+               C[i].k, C[i].k, C[i].s, C[i].dw ? " dw" : "", C[i].cin, d.cout, wino ? " (Winograd)" : "", e_fwd,
+               e_data, e_w, e_both, e_fwd2);
+        assert_true(e_fwd < 1e-8 && e_data < 1e-8 && e_w < 1e-8 && e_both < 1e-8 && e_fwd2 < 1e-8);
         free(w), free(x.data), free(y1.data), free(y2.data), free(dy.data), free(dx1.data), free(dx2.data);
-        free(dw1), free(dw2);
+        free(dw1), free(dw2), free(dw3), free(dx3.data);
     }
     /* Pooling backward, VALID and SAME (odd and even planes): the average
      * through its slot (max pooling's is the reference's, by choice). */

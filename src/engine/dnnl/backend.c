@@ -321,4 +321,5 @@ const fn_backend fn_backend_dnnl = {
     fn_dnnl_maxpool_backward,
     fn_dnnl_avgpool_backward,
     dnnl_parallel,
+    fn_dnnl_conv2d_backward_both,
 };

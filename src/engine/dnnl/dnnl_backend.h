@@ -152,6 +152,8 @@ typedef struct fn_dnnl_train fn_dnnl_train;
 void fn_dnnl_train_free(fn_dnnl_state *st);
 int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y);
 int fn_dnnl_conv2d_backward_data(const fn_exec *ex, const fn_tensor *dy, const fn_conv_desc *d, fn_tensor *dx);
+int fn_dnnl_conv2d_backward_both(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const fn_conv_desc *d,
+                                 fn_tensor *dx, float *dw);
 int fn_dnnl_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy,
                                     const fn_conv_desc *d, float *dw, float *dbias);
 int fn_dnnl_maxpool_backward(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, int k, int stride,

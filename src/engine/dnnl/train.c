@@ -12,6 +12,17 @@
  * count) are the three primitives of a layer, their reorders and buffers:
  * a training step meets the same few dozen layers again and again.
  *
+ * The 3x3 stride-1 layers on planes of 4x4 and more run all three passes
+ * with Winograd (oneDNN's F(4x4, 3x3), as inference does; FACENET_WINOGRAD=0
+ * turns it off). Its kernels need channel-blocked activations (nChw16c), so
+ * each pass reorders the NHWC tensors it reads and writes to and from
+ * blocked copies; fn_dnnl_conv2d_backward_both makes dy's copy once for both
+ * backward passes. On ResNet-29 at batch 48 (docs/performance-training.md),
+ * per layer and step with the conversions, the 8x8 layers take 6.4 ms
+ * against 10.8 and the 4x4 ones 8.8 against 11.6, the 35x35 and 17x17 ones
+ * gain under a millisecond, and planes under 4x4 lose (1x1: 8.4 against
+ * 0.9).
+ *
  * Average pooling's backward (TF padding) is oneDNN's too.
  *
  * Declined (the reference runs): depthwise convolutions (the networks that
@@ -27,6 +38,7 @@
 
 #define OK(call) ((call) == dnnl_success)
 #define MAX_LAYERS 96
+#define WINO_MIN_PLANE 4 /* Winograd on planes of at least 4x4 (see above) */
 
 typedef struct tconv {
     int kh, kw, stride, pad, cin, cout, n, h, w, threads;
@@ -36,6 +48,9 @@ typedef struct tconv {
     dnnl_primitive_t dw_back;       /* diff weights -> user layout, summed in */
     dnnl_memory_t user_w, w_fwd, w_bwd, dw, user_dw;
     dnnl_memory_t x, y;             /* NHWC: src and dst, or diff_src and diff_dst */
+    int wino;                       /* Winograd on blocked copies xb, yb of x and y */
+    dnnl_memory_t xb, yb;
+    dnnl_primitive_t x_in, y_in, x_out, y_out; /* NHWC <-> blocked */
     dnnl_memory_t s_fwd, s_bd, s_bw, s_r; /* scratchpads */
     size_t scratch;                 /* the largest scratchpad */
     struct tconv *next;
@@ -69,12 +84,13 @@ static void tpool_free(tpool *p) {
 }
 
 static void tconv_free(tconv *c) {
-    dnnl_primitive_t p[6] = {c->fwd, c->bwd_d, c->bwd_w, c->to_fwd, c->to_bwd, c->dw_back};
-    dnnl_memory_t m[11] = {c->user_w, c->w_fwd, c->w_bwd, c->dw, c->user_dw, c->x,
-                           c->y,      c->s_fwd, c->s_bd,  c->s_bw, c->s_r};
-    for (int i = 0; i < 6; i++)
+    dnnl_primitive_t p[10] = {c->fwd, c->bwd_d, c->bwd_w, c->to_fwd, c->to_bwd,
+                              c->dw_back, c->x_in, c->y_in, c->x_out, c->y_out};
+    dnnl_memory_t m[13] = {c->user_w, c->w_fwd, c->w_bwd, c->dw, c->user_dw, c->x,  c->y,
+                           c->s_fwd,  c->s_bd,  c->s_bw, c->s_r, c->xb,      c->yb};
+    for (int i = 0; i < 10; i++)
         if (p[i]) dnnl_primitive_destroy(p[i]);
-    for (int i = 0; i < 11; i++)
+    for (int i = 0; i < 13; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
     free(c);
 }
@@ -152,29 +168,44 @@ done:
     return p;
 }
 
+/* An activation reorder, on the exec's threads (activations are megabytes;
+ * the reorder uses oneDNN's library scratchpad, which it does not need). */
+static dnnl_primitive_t reorder_act(fn_dnnl_state *st, const dnnl_memory_desc_t *from,
+                                    const dnnl_memory_desc_t *to) {
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t p = NULL;
+    if (OK(dnnl_reorder_primitive_desc_create(&pd, from, st->engine, to, st->engine, NULL))) {
+        p = fn_dnnl_primitive(pd);
+        dnnl_primitive_desc_destroy(pd);
+    }
+    return p;
+}
+
 /* Build the primitives of one layer shape; c->ok says whether it worked. */
-static void tconv_make(fn_dnnl_state *st, tconv *c, const fn_conv_desc *d) {
+static void tconv_make(fn_dnnl_state *st, tconv *c, const fn_conv_desc *d, int wino) {
     int oh, ow;
     dnnl_dims_t strides = {d->stride, d->stride}, pl, pr;
     fn_dnnl_padding(c->h, d->kh, d->stride, d->padding, &oh, &pl[0], &pr[0]);
     fn_dnnl_padding(c->w, d->kw, d->stride, d->padding, &ow, &pl[1], &pr[1]);
     dnnl_dims_t wdims = {d->cout, d->cin, d->kh, d->kw};
-    dnnl_memory_desc_t xmd, ymd, wany, wuser;
+    dnnl_memory_desc_t xmd, ymd, xany, yany, wany, wuser;
+    const dnnl_alg_kind_t alg = wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
     dnnl_primitive_desc_t fpd = NULL, dpd = NULL, wpd = NULL;
     dnnl_primitive_attr_t attr = fn_dnnl_attr(NULL);
     dnnl_convolution_desc_t fd, dd, wd;
     int ok = attr && !fn_dnnl_md_nhwc(&xmd, c->n, c->h, c->w, d->cin) &&
              !fn_dnnl_md_nhwc(&ymd, c->n, oh, ow, d->cout) &&
+             !fn_dnnl_md_tag_dt(&xany, c->n, c->h, c->w, d->cin, wino ? dnnl_format_tag_any : dnnl_nhwc, dnnl_f32) &&
+             !fn_dnnl_md_tag_dt(&yany, c->n, oh, ow, d->cout, wino ? dnnl_format_tag_any : dnnl_nhwc, dnnl_f32) &&
              OK(dnnl_memory_desc_init_by_tag(&wany, 4, wdims, dnnl_f32, dnnl_format_tag_any)) &&
              OK(dnnl_memory_desc_init_by_tag(&wuser, 4, wdims, dnnl_f32, dnnl_hwio)) &&
-             OK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &xmd, &wany,
-                                                   NULL, &ymd, strides, pl, pr)) &&
+             OK(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, alg, &xany, &wany, NULL,
+                                                   &yany, strides, pl, pr)) &&
              OK(dnnl_primitive_desc_create(&fpd, &fd, attr, st->engine, NULL)) &&
-             OK(dnnl_convolution_backward_data_desc_init(&dd, dnnl_convolution_direct, &xmd, &wany, &ymd, strides,
-                                                         pl, pr)) &&
+             OK(dnnl_convolution_backward_data_desc_init(&dd, alg, &xany, &wany, &yany, strides, pl, pr)) &&
              OK(dnnl_primitive_desc_create(&dpd, &dd, attr, st->engine, fpd)) &&
-             OK(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &xmd, &wany, NULL, &ymd,
-                                                            strides, pl, pr)) &&
+             OK(dnnl_convolution_backward_weights_desc_init(&wd, alg, &xany, &wany, NULL, &yany, strides, pl,
+                                                            pr)) &&
              OK(dnnl_primitive_desc_create(&wpd, &wd, attr, st->engine, fpd));
     /* oneDNN's reference kernels are slower than ours: decline them. */
     ok = ok && !fn_dnnl_is_reference(fpd) && !fn_dnnl_is_reference(dpd) && !fn_dnnl_is_reference(wpd);
@@ -187,6 +218,17 @@ static void tconv_make(fn_dnnl_state *st, tconv *c, const fn_conv_desc *d) {
              (c->to_fwd = reorder(st, &wuser, wf, 0, c, &c->s_r)) &&
              (c->to_bwd = reorder(st, &wuser, wb, 0, c, &c->s_r)) &&
              (c->dw_back = reorder(st, dw, &wuser, 1, c, &c->s_r));
+        if (ok && wino) {
+            /* The blocked copies, and the reorders to and from the caller's NHWC. */
+            const dnnl_memory_desc_t *xb = md_of(fpd, dnnl_query_src_md), *yb = md_of(fpd, dnnl_query_dst_md);
+            ok = xb && yb && dnnl_memory_desc_equal(xb, md_of(dpd, dnnl_query_diff_src_md)) &&
+                 dnnl_memory_desc_equal(yb, md_of(dpd, dnnl_query_diff_dst_md)) &&
+                 dnnl_memory_desc_equal(xb, md_of(wpd, dnnl_query_src_md)) &&
+                 dnnl_memory_desc_equal(yb, md_of(wpd, dnnl_query_diff_dst_md)) && (c->xb = mem(st, xb, 1)) &&
+                 (c->yb = mem(st, yb, 1)) && (c->x_in = reorder_act(st, &xmd, xb)) &&
+                 (c->y_in = reorder_act(st, &ymd, yb)) && (c->x_out = reorder_act(st, xb, &xmd)) &&
+                 (c->y_out = reorder_act(st, yb, &ymd));
+        }
         c->s_fwd = ok ? scratch_of(st, c, fpd, &ok) : NULL;
         c->s_bd = ok ? scratch_of(st, c, dpd, &ok) : NULL;
         c->s_bw = ok ? scratch_of(st, c, wpd, &ok) : NULL;
@@ -198,6 +240,7 @@ static void tconv_make(fn_dnnl_state *st, tconv *c, const fn_conv_desc *d) {
     if (wpd) dnnl_primitive_desc_destroy(wpd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     c->ok = ok;
+    c->wino = ok && wino;
 }
 
 /* The cached layer for d on an n x h x w input; NULL if none can be had. */
@@ -220,7 +263,22 @@ static tconv *layer(const fn_exec *ex, const fn_conv_desc *d, int n, int h, int 
     if (!c) return NULL;
     c->kh = d->kh, c->kw = d->kw, c->stride = d->stride, c->pad = (int)d->padding;
     c->cin = d->cin, c->cout = d->cout, c->n = n, c->h = h, c->w = w, c->threads = threads;
-    tconv_make(st, c, d);
+    const int want_wino = st->winograd && d->kh == 3 && d->kw == 3 && d->stride == 1 &&
+                          d->padding == FN_PAD_SAME && h >= WINO_MIN_PLANE && w >= WINO_MIN_PLANE &&
+                          d->cin % 16 == 0 && d->cout % 16 == 0;
+    if (want_wino) {
+        tconv_make(st, c, d, 1);
+        if (!c->ok) {
+            tconv *fresh = calloc(1, sizeof *fresh);
+            if (!fresh) return NULL;
+            fresh->kh = c->kh, fresh->kw = c->kw, fresh->stride = c->stride, fresh->pad = c->pad;
+            fresh->cin = c->cin, fresh->cout = c->cout, fresh->n = c->n, fresh->h = c->h, fresh->w = c->w;
+            fresh->threads = c->threads;
+            tconv_free(c);
+            c = fresh;
+        }
+    }
+    if (!want_wino || !c->ok) tconv_make(st, c, d, 0);
     c->next = t->convs;
     t->convs = c;
     if (++t->n_convs > MAX_LAYERS) { /* drop the least recently used */
@@ -285,6 +343,12 @@ static int set2(tconv *c, const void *x, const void *y) {
                : -1;
 }
 
+/* Reorder an activation between the caller's NHWC and a blocked copy. */
+static int act(fn_dnnl_state *st, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return OK(dnnl_primitive_execute(r, st->stream, 2, a)) ? 0 : -1;
+}
+
 int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y) {
     /* The epilogue is the reference's to do (training keeps it apart). */
     if (d->bias || d->scale || d->shift || d->act != FN_ACT_NONE) return -1;
@@ -293,9 +357,12 @@ int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_de
     tconv *c = layer(ex, d, x->n, x->h, x->w, threads);
     if (c) {
         fn_dnnl_state *st = ex->backend_state;
-        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, c->x}, {DNNL_ARG_WEIGHTS, c->w_fwd}, {DNNL_ARG_DST, c->y}};
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, c->wino ? c->xb : c->x},
+                                {DNNL_ARG_WEIGHTS, c->w_fwd},
+                                {DNNL_ARG_DST, c->wino ? c->yb : c->y}};
         rc = weights_in(st, c, c->to_fwd, c->w_fwd, d->weights) || set2(c, x->data, y->data) ||
-                     run(st, c->fwd, c->s_fwd, 3, a) || !OK(dnnl_stream_wait(st->stream))
+                     (c->wino && act(st, c->x_in, c->x, c->xb)) || run(st, c->fwd, c->s_fwd, 3, a) ||
+                     (c->wino && act(st, c->y_out, c->yb, c->y)) || !OK(dnnl_stream_wait(st->stream))
                  ? -1
                  : 0;
     }
@@ -309,9 +376,12 @@ int fn_dnnl_conv2d_backward_data(const fn_exec *ex, const fn_tensor *dy, const f
     tconv *c = layer(ex, d, dx->n, dx->h, dx->w, threads);
     if (c) {
         fn_dnnl_state *st = ex->backend_state;
-        dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, c->y}, {DNNL_ARG_WEIGHTS, c->w_bwd}, {DNNL_ARG_DIFF_SRC, c->x}};
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_DIFF_DST, c->wino ? c->yb : c->y},
+                                {DNNL_ARG_WEIGHTS, c->w_bwd},
+                                {DNNL_ARG_DIFF_SRC, c->wino ? c->xb : c->x}};
         rc = weights_in(st, c, c->to_bwd, c->w_bwd, d->weights) || set2(c, dx->data, dy->data) ||
-                     run(st, c->bwd_d, c->s_bd, 3, a) || !OK(dnnl_stream_wait(st->stream))
+                     (c->wino && act(st, c->y_in, c->y, c->yb)) || run(st, c->bwd_d, c->s_bd, 3, a) ||
+                     (c->wino && act(st, c->x_out, c->xb, c->x)) || !OK(dnnl_stream_wait(st->stream))
                  ? -1
                  : 0;
     }
@@ -326,9 +396,12 @@ int fn_dnnl_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const
     tconv *c = dw ? layer(ex, d, x->n, x->h, x->w, threads) : NULL;
     if (c) {
         fn_dnnl_state *st = ex->backend_state;
-        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, c->x}, {DNNL_ARG_DIFF_DST, c->y}, {DNNL_ARG_DIFF_WEIGHTS, c->dw}};
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, c->wino ? c->xb : c->x},
+                                {DNNL_ARG_DIFF_DST, c->wino ? c->yb : c->y},
+                                {DNNL_ARG_DIFF_WEIGHTS, c->dw}};
         dnnl_exec_arg_t b[3] = {{DNNL_ARG_FROM, c->dw}, {DNNL_ARG_TO, c->user_dw}};
-        rc = set2(c, x->data, dy->data) || run(st, c->bwd_w, c->s_bw, 3, a) ||
+        rc = set2(c, x->data, dy->data) || (c->wino && act(st, c->x_in, c->x, c->xb)) ||
+                     (c->wino && act(st, c->y_in, c->y, c->yb)) || run(st, c->bwd_w, c->s_bw, 3, a) ||
                      !OK(dnnl_memory_set_data_handle(c->user_dw, dw)) || run1(st, c->dw_back, c->s_r, 2, b) ||
                      !OK(dnnl_stream_wait(st->stream))
                  ? -1
@@ -337,6 +410,34 @@ int fn_dnnl_conv2d_backward_weights(const fn_exec *ex, const fn_tensor *x, const
     fn_dnnl_threads_leave(&th);
     /* A bias gradient is a plain per-channel sum: the reference's. */
     if (rc == 0 && dbias) fn_bias_add_backward(dy, dbias);
+    return rc;
+}
+
+int fn_dnnl_conv2d_backward_both(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const fn_conv_desc *d,
+                                 fn_tensor *dx, float *dw) {
+    fn_dnnl_threads th;
+    int threads = threads_enter(ex, &th), rc = -1;
+    tconv *c = layer(ex, d, x->n, x->h, x->w, threads);
+    /* Only Winograd's layers gain (dy's blocked copy is made once); the
+     * others take the two slots, which are as fast. */
+    if (c && c->wino) {
+        fn_dnnl_state *st = ex->backend_state;
+        dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, c->xb}, {DNNL_ARG_DIFF_DST, c->yb}, {DNNL_ARG_DIFF_WEIGHTS, c->dw}};
+        dnnl_exec_arg_t b[3] = {{DNNL_ARG_FROM, c->dw}, {DNNL_ARG_TO, c->user_dw}};
+        dnnl_exec_arg_t g[4] = {{DNNL_ARG_DIFF_DST, c->yb}, {DNNL_ARG_WEIGHTS, c->w_bwd}, {DNNL_ARG_DIFF_SRC, c->xb}};
+        /* The weights' pass first: the data pass overwrites xb. */
+        rc = set2(c, x->data, dy->data) || act(st, c->y_in, c->y, c->yb) ||
+                     (dw && (act(st, c->x_in, c->x, c->xb) || run(st, c->bwd_w, c->s_bw, 3, a) ||
+                             !OK(dnnl_memory_set_data_handle(c->user_dw, dw)) ||
+                             run1(st, c->dw_back, c->s_r, 2, b))) ||
+                     (dx && (weights_in(st, c, c->to_bwd, c->w_bwd, d->weights) ||
+                             !OK(dnnl_memory_set_data_handle(c->x, dx->data)) ||
+                             run(st, c->bwd_d, c->s_bd, 3, g) || act(st, c->x_out, c->xb, c->x))) ||
+                     !OK(dnnl_stream_wait(st->stream))
+                 ? -1
+                 : 0;
+    }
+    fn_dnnl_threads_leave(&th);
     return rc;
 }
 

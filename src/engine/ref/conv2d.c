@@ -217,7 +217,6 @@ int fn_conv2d_backward(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc
         }
     }
     if (dbias) fn_bias_add_backward(&gt, dbias);
-    if (dx) fn_conv2d_backward_data(ex, &gt, d, dx);
-    if (dw) fn_conv2d_backward_weights(ex, x, &gt, d, dw, NULL);
+    fn_conv2d_backward_both(ex, x, &gt, d, dx, dw);
     return 0;
 }
