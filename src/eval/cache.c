@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "eval/cache.h"
+#include "util/file.h"
 
 /* ---- bytes */
 
@@ -257,26 +258,6 @@ static facenet_status write_all(int fd, const uint8_t *p, size_t n) {
     return FACENET_OK;
 }
 
-/* mkdir -p */
-static facenet_status make_dirs(const char *dir, fn_error *e) {
-    char buf[4096];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof buf) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "bad cache folder name");
-    memcpy(buf, dir, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (buf[i] != '/' && buf[i] != '\0') continue;
-        char saved = buf[i];
-        buf[i] = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return fn_fail(e, FACENET_ERR_IO, "cannot create the cache folder %s: %s", buf, strerror(errno));
-        buf[i] = saved;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fn_fail(e, FACENET_ERR_IO, "the cache folder %s is not a folder", dir);
-    return FACENET_OK;
-}
-
 static facenet_status read_fd(int fd, const char *path, uint8_t **out, size_t *len, fn_error *e) {
     struct stat st;
     *out = NULL;
@@ -319,7 +300,7 @@ static facenet_status write_header(facenet_eval_cache *c, const char *key, size_
 
 static facenet_status open_cache(facenet_eval_cache *c, const char *dir, const char *key, fn_error *e) {
     const size_t key_len = strlen(key);
-    if (make_dirs(dir, e) != FACENET_OK) return e->status;
+    if (fn_make_dirs(dir, e) != FACENET_OK) return e->status;
     size_t pl = strlen(dir) + 32;
     c->path = malloc(pl);
     if (!c->path) return fn_fail(e, FACENET_ERR_NO_MEMORY, "out of memory opening the cache");

@@ -435,10 +435,7 @@ static int open_cache(const fn_dataset *d, const fn_chip_source *src, fn_chips *
         h ^= (unsigned char)*k;
         h *= 1099511628211ull;
     }
-    if (mkdir(src->cache_dir, 0777) != 0 && errno != EEXIST) {
-        fn_fail(e, FACENET_ERR_IO, "cannot create the chip cache folder %s: %s", src->cache_dir, strerror(errno));
-        return -1;
-    }
+    if (fn_make_dirs(src->cache_dir, e) != FACENET_OK) return -1;
     snprintf(path, path_cap, "%s/%016llx.fnchips", src->cache_dir, (unsigned long long)h);
     int fd = open(path, O_RDWR | O_CREAT, 0666);
     if (fd < 0) {

@@ -1,4 +1,4 @@
-/* file.c - whole-file reads with a cap (see file.h). */
+/* file.c - whole-file reads with a cap, and folders made with their parents (see file.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,5 +62,24 @@ facenet_status fn_read_file(const char *path, size_t cap, uint8_t **out, size_t 
     buf[len] = 0;
     *out = buf;
     *len_out = len;
+    return FACENET_OK;
+}
+
+facenet_status fn_make_dirs(const char *dir, fn_error *e) {
+    char buf[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof buf) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "bad folder name");
+    memcpy(buf, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0') continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return fn_fail(e, FACENET_ERR_IO, "cannot create the folder %s: %s", buf, strerror(errno));
+        buf[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fn_fail(e, FACENET_ERR_IO, "%s is not a folder", dir);
     return FACENET_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * file.h - reading whole files of outside data, with a size cap.
+ * file.h - reading whole files of outside data, with a size cap; making
+ * folders with their parents.
  */
 #ifndef FN_FILE_H
 #define FN_FILE_H
@@ -15,5 +16,8 @@
  * change while being read are handled too. Messages do not name the file:
  * the caller adds that. */
 facenet_status fn_read_file(const char *path, size_t cap, uint8_t **out, size_t *len, fn_error *e);
+
+/* mkdir -p: dir and every missing parent (mode 0777 before the umask). */
+facenet_status fn_make_dirs(const char *dir, fn_error *e);
 
 #endif

@@ -143,8 +143,9 @@ printf '2\nid1\t8\n' >"$tmp/people.txt"
 "$cli" train --out "$tmp/x" >/dev/null 2>&1
 [ $? = 2 ] && ok "no --data: usage error" || fail "no --data"
 
-# 6. Photos: aligned once through the cache, a photo without a face counted
-# (face-api's demo photos, with the tiny detector; skipped without them).
+# 6. Photos: aligned once through the cache (a folder made with its missing
+# parents), a photo without a face counted (face-api's demo photos, with the
+# tiny detector; skipped without them).
 models=${FACENET_MODELS_DIR:-}
 demo=$models/face-api-1.7.15/demo
 if [ -n "$models" ] && [ -f "$demo/sample1.jpg" ] && [ -f "$models/tiny_face_detector.safetensors" ] &&
@@ -154,7 +155,7 @@ if [ -n "$models" ] && [ -f "$demo/sample1.jpg" ] && [ -f "$models/tiny_face_det
     cp "$demo/sample3.jpg" "$demo/sample4.jpg" "$tmp/photos/b/"
     cp "$tmp/data/id1/1.ppm" "$tmp/photos/b/noface.ppm" # 32 px: too small for a face
     p=(--data "$tmp/photos" --detector tiny --detector-model "$models/tiny_face_detector.safetensors"
-       --landmark-model "$models/face_landmark_68.safetensors" --cache "$tmp/chips" --P 2 --K 2
+       --landmark-model "$models/face_landmark_68.safetensors" --cache "$tmp/new/chips" --P 2 --K 2
        --input-size 32 --steps 1 --threads 1 --out "$tmp/p.safetensors")
     "$cli" train "${p[@]}" >/dev/null 2>"$tmp/p1.err"
     s1=$?
