@@ -1,7 +1,8 @@
 /*
  * backward.c - routes the training ops that a backend may replace (the
  * slots after state_free in struct fn_backend) to the backend in use, and
- * to the reference when the slot is NULL or declines the call.
+ * to the reference when the slot is NULL or declines the call
+ * (fn_conv2d_backward_both: to the two single-pass routes).
  */
 #include "engine/backward.h"
 

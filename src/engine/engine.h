@@ -118,7 +118,8 @@ struct fn_backend {
     /* Both backward passes of a convolution in one call (dx or dw may be
      * NULL; dw is added to), so that a backend can share their work, such
      * as Winograd's blocked copy of dy. Nonzero declines: the caller then
-     * runs the two slots above. */
+     * runs the two slots above, so a slot adds into dw only as its last
+     * step (as conv2d_backward_weights does). */
     int (*conv2d_backward_both)(const fn_exec *ex, const fn_tensor *x, const fn_tensor *dy, const fn_conv_desc *d,
                                 fn_tensor *dx, float *dw);
 };

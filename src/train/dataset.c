@@ -436,7 +436,11 @@ static int open_cache(const fn_dataset *d, const fn_chip_source *src, fn_chips *
         h *= 1099511628211ull;
     }
     if (fn_make_dirs(src->cache_dir, e) != FACENET_OK) return -1;
-    snprintf(path, path_cap, "%s/%016llx.fnchips", src->cache_dir, (unsigned long long)h);
+    const int plen = snprintf(path, path_cap, "%s/%016llx.fnchips", src->cache_dir, (unsigned long long)h);
+    if (plen < 0 || (size_t)plen >= path_cap) {
+        fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "the chip cache folder name is too long: %s", src->cache_dir);
+        return -1;
+    }
     int fd = open(path, O_RDWR | O_CREAT, 0666);
     if (fd < 0) {
         fn_fail(e, FACENET_ERR_IO, "cannot open the chip cache %s: %s", path, strerror(errno));

@@ -12,9 +12,10 @@
  * count) are the three primitives of a layer, their reorders and buffers:
  * a training step meets the same few dozen layers again and again.
  *
- * The 3x3 stride-1 layers on planes of 4x4 and more run all three passes
- * with Winograd (oneDNN's F(4x4, 3x3), as inference does; FACENET_WINOGRAD=0
- * turns it off). Its kernels need channel-blocked activations (nChw16c), so
+ * The 3x3 stride-1 SAME layers on planes of 4x4 and more, with channels in
+ * 16s, run all three passes with Winograd where oneDNN has the kernels
+ * (AVX-512; F(4x4, 3x3), as inference does; FACENET_WINOGRAD=0 turns it
+ * off). Its kernels need channel-blocked activations (nChw16c), so
  * each pass reorders the NHWC tensors it reads and writes to and from
  * blocked copies; fn_dnnl_conv2d_backward_both makes dy's copy once for both
  * backward passes. On ResNet-29 at batch 48 (docs/performance-training.md),
@@ -83,7 +84,8 @@ static void tpool_free(tpool *p) {
     free(p);
 }
 
-static void tconv_free(tconv *c) {
+/* Destroy what c holds and zero it, keeping its key (the layer's geometry). */
+static void tconv_clear(tconv *c) {
     dnnl_primitive_t p[10] = {c->fwd, c->bwd_d, c->bwd_w, c->to_fwd, c->to_bwd,
                               c->dw_back, c->x_in, c->y_in, c->x_out, c->y_out};
     dnnl_memory_t m[13] = {c->user_w, c->w_fwd, c->w_bwd, c->dw, c->user_dw, c->x,  c->y,
@@ -92,6 +94,14 @@ static void tconv_free(tconv *c) {
         if (p[i]) dnnl_primitive_destroy(p[i]);
     for (int i = 0; i < 13; i++)
         if (m[i]) dnnl_memory_destroy(m[i]);
+    const tconv key = *c;
+    memset(c, 0, sizeof *c);
+    c->kh = key.kh, c->kw = key.kw, c->stride = key.stride, c->pad = key.pad, c->cin = key.cin;
+    c->cout = key.cout, c->n = key.n, c->h = key.h, c->w = key.w, c->threads = key.threads;
+}
+
+static void tconv_free(tconv *c) {
+    tconv_clear(c);
     free(c);
 }
 
@@ -268,15 +278,7 @@ static tconv *layer(const fn_exec *ex, const fn_conv_desc *d, int n, int h, int 
                           d->cin % 16 == 0 && d->cout % 16 == 0;
     if (want_wino) {
         tconv_make(st, c, d, 1);
-        if (!c->ok) {
-            tconv *fresh = calloc(1, sizeof *fresh);
-            if (!fresh) return NULL;
-            fresh->kh = c->kh, fresh->kw = c->kw, fresh->stride = c->stride, fresh->pad = c->pad;
-            fresh->cin = c->cin, fresh->cout = c->cout, fresh->n = c->n, fresh->h = c->h, fresh->w = c->w;
-            fresh->threads = c->threads;
-            tconv_free(c);
-            c = fresh;
-        }
+        if (!c->ok) tconv_clear(c); /* e.g. no Winograd kernel for this CPU: direct instead */
     }
     if (!want_wino || !c->ok) tconv_make(st, c, d, 0);
     c->next = t->convs;
@@ -291,7 +293,10 @@ static tconv *layer(const fn_exec *ex, const fn_conv_desc *d, int n, int h, int 
     if (c->ok && c->scratch > t->scratch_size) {
         size_t need = (c->scratch + 63) & ~(size_t)63;
         void *p = aligned_alloc(64, need);
-        if (!p) return NULL;
+        if (!p) {
+            c->ok = 0; /* cached, it would be run with too small a scratchpad */
+            return NULL;
+        }
         free(t->scratch);
         t->scratch = p;
         t->scratch_size = need;
@@ -425,14 +430,16 @@ int fn_dnnl_conv2d_backward_both(const fn_exec *ex, const fn_tensor *x, const fn
         dnnl_exec_arg_t a[4] = {{DNNL_ARG_SRC, c->xb}, {DNNL_ARG_DIFF_DST, c->yb}, {DNNL_ARG_DIFF_WEIGHTS, c->dw}};
         dnnl_exec_arg_t b[3] = {{DNNL_ARG_FROM, c->dw}, {DNNL_ARG_TO, c->user_dw}};
         dnnl_exec_arg_t g[4] = {{DNNL_ARG_DIFF_DST, c->yb}, {DNNL_ARG_WEIGHTS, c->w_bwd}, {DNNL_ARG_DIFF_SRC, c->xb}};
-        /* The weights' pass first: the data pass overwrites xb. */
+        /* The weights' pass before the data pass, which overwrites xb; its
+         * sum into the caller's dw last, so that a failure before it leaves
+         * dw as it was for the caller's fallback (dx is overwritten anyway). */
         rc = set2(c, x->data, dy->data) || act(st, c->y_in, c->y, c->yb) ||
-                     (dw && (act(st, c->x_in, c->x, c->xb) || run(st, c->bwd_w, c->s_bw, 3, a) ||
-                             !OK(dnnl_memory_set_data_handle(c->user_dw, dw)) ||
-                             run1(st, c->dw_back, c->s_r, 2, b))) ||
+                     (dw && (act(st, c->x_in, c->x, c->xb) || run(st, c->bwd_w, c->s_bw, 3, a))) ||
                      (dx && (weights_in(st, c, c->to_bwd, c->w_bwd, d->weights) ||
                              !OK(dnnl_memory_set_data_handle(c->x, dx->data)) ||
                              run(st, c->bwd_d, c->s_bd, 3, g) || act(st, c->x_out, c->xb, c->x))) ||
+                     (dw && (!OK(dnnl_memory_set_data_handle(c->user_dw, dw)) ||
+                             run1(st, c->dw_back, c->s_r, 2, b))) ||
                      !OK(dnnl_stream_wait(st->stream))
                  ? -1
                  : 0;
