@@ -143,8 +143,12 @@ static dnnl_memory_t scratch_of(fn_dnnl_state *st, tconv *c, const_dnnl_primitiv
     return m;
 }
 
+/* A reorder from one layout to another (sum: added into the destination).
+ * one: made (so run) on one thread, for the weights (see run1); else on the
+ * exec's, for activations, which are megabytes. scratch: where its
+ * scratchpad memory goes; NULL: it must need none. */
 static dnnl_primitive_t reorder(fn_dnnl_state *st, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                int sum, tconv *c, dnnl_memory_t *scratch) {
+                                int sum, int one, tconv *c, dnnl_memory_t *scratch) {
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
@@ -153,10 +157,10 @@ static dnnl_primitive_t reorder(fn_dnnl_state *st, const dnnl_memory_desc_t *fro
     if (!(attr = fn_dnnl_attr(po))) goto done;
     /* A reorder fixes its work split when made: made on one thread, it runs
      * on one (see run1). */
-    int saved = omp_get_max_threads();
-    if (saved != 1) omp_set_num_threads(1);
+    const int saved = omp_get_max_threads(), set = one && saved != 1;
+    if (set) omp_set_num_threads(1);
     dnnl_status_t made = dnnl_reorder_primitive_desc_create(&pd, from, st->engine, to, st->engine, attr);
-    if (saved != 1) omp_set_num_threads(saved);
+    if (set) omp_set_num_threads(saved);
     if (!OK(made)) goto done;
     int ok = 1;
     if (scratch) {
@@ -167,27 +171,14 @@ static dnnl_primitive_t reorder(fn_dnnl_state *st, const dnnl_memory_desc_t *fro
         ok = 0;
     }
     if (ok) {
-        if (saved != 1) omp_set_num_threads(1);
+        if (set) omp_set_num_threads(1);
         p = fn_dnnl_primitive(pd);
-        if (saved != 1) omp_set_num_threads(saved);
+        if (set) omp_set_num_threads(saved);
     }
 done:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (attr) dnnl_primitive_attr_destroy(attr);
     if (po) dnnl_post_ops_destroy(po);
-    return p;
-}
-
-/* An activation reorder, on the exec's threads (activations are megabytes;
- * the reorder uses oneDNN's library scratchpad, which it does not need). */
-static dnnl_primitive_t reorder_act(fn_dnnl_state *st, const dnnl_memory_desc_t *from,
-                                    const dnnl_memory_desc_t *to) {
-    dnnl_primitive_desc_t pd = NULL;
-    dnnl_primitive_t p = NULL;
-    if (OK(dnnl_reorder_primitive_desc_create(&pd, from, st->engine, to, st->engine, NULL))) {
-        p = fn_dnnl_primitive(pd);
-        dnnl_primitive_desc_destroy(pd);
-    }
     return p;
 }
 
@@ -225,9 +216,9 @@ static void tconv_make(fn_dnnl_state *st, tconv *c, const fn_conv_desc *d, int w
         ok = wf && wb && dw && (c->user_w = mem(st, &wuser, 0)) && (c->user_dw = mem(st, &wuser, 0)) &&
              (c->w_fwd = mem(st, wf, 1)) && (c->w_bwd = mem(st, wb, 1)) && (c->dw = mem(st, dw, 1)) &&
              (c->x = mem(st, &xmd, 0)) && (c->y = mem(st, &ymd, 0)) &&
-             (c->to_fwd = reorder(st, &wuser, wf, 0, c, &c->s_r)) &&
-             (c->to_bwd = reorder(st, &wuser, wb, 0, c, &c->s_r)) &&
-             (c->dw_back = reorder(st, dw, &wuser, 1, c, &c->s_r));
+             (c->to_fwd = reorder(st, &wuser, wf, 0, 1, c, &c->s_r)) &&
+             (c->to_bwd = reorder(st, &wuser, wb, 0, 1, c, &c->s_r)) &&
+             (c->dw_back = reorder(st, dw, &wuser, 1, 1, c, &c->s_r));
         if (ok && wino) {
             /* The blocked copies, and the reorders to and from the caller's NHWC. */
             const dnnl_memory_desc_t *xb = md_of(fpd, dnnl_query_src_md), *yb = md_of(fpd, dnnl_query_dst_md);
@@ -235,9 +226,10 @@ static void tconv_make(fn_dnnl_state *st, tconv *c, const fn_conv_desc *d, int w
                  dnnl_memory_desc_equal(yb, md_of(dpd, dnnl_query_diff_dst_md)) &&
                  dnnl_memory_desc_equal(xb, md_of(wpd, dnnl_query_src_md)) &&
                  dnnl_memory_desc_equal(yb, md_of(wpd, dnnl_query_diff_dst_md)) && (c->xb = mem(st, xb, 1)) &&
-                 (c->yb = mem(st, yb, 1)) && (c->x_in = reorder_act(st, &xmd, xb)) &&
-                 (c->y_in = reorder_act(st, &ymd, yb)) && (c->x_out = reorder_act(st, xb, &xmd)) &&
-                 (c->y_out = reorder_act(st, yb, &ymd));
+                 (c->yb = mem(st, yb, 1)) && (c->x_in = reorder(st, &xmd, xb, 0, 0, c, NULL)) &&
+                 (c->y_in = reorder(st, &ymd, yb, 0, 0, c, NULL)) &&
+                 (c->x_out = reorder(st, xb, &xmd, 0, 0, c, NULL)) &&
+                 (c->y_out = reorder(st, yb, &ymd, 0, 0, c, NULL));
         }
         c->s_fwd = ok ? scratch_of(st, c, fpd, &ok) : NULL;
         c->s_bd = ok ? scratch_of(st, c, dpd, &ok) : NULL;
