@@ -142,14 +142,17 @@ ev "${v1[@]}" --no-flip >"$tmp/flip.json" 2>"$tmp/flip.err"
 check "v == 0" "$tmp/flip.json" embedded
 grep -q '"flip": false' "$tmp/flip.json" && ok "--no-flip" || fail "--no-flip still flips"
 check "v >= 0.5" "$tmp/flip.json" accuracy
-# With jitters: a cache of its own (every image embedded again), and a
-# second run from it.
-ev "${v1[@]}" --jitters 3 >"$tmp/jit.json" 2>"$tmp/jit.err"
+# With jitters (10: more than the 8 chips eval embeds per call): a cache of
+# its own (every image embedded again), the count in the report, and a second
+# run from the cache.
+ev "${v1[@]}" --jitters 10 --report "$tmp/jreport" >"$tmp/jit.json" 2>"$tmp/jit.err"
 [ $? = 0 ] || fail "--jitters run failed: $(cat "$tmp/jit.err")"
-check "v == 3" "$tmp/jit.json" jitters
+check "v == 10" "$tmp/jit.json" jitters
+grep -q '+ 10 jitters' "$tmp/jreport/index.html" && ok "the report gives the jitter count" ||
+    fail "the report lacks the jitter count"
 check "v > 0" "$tmp/jit.json" embedded
 check "v >= 0.5" "$tmp/jit.json" accuracy
-ev "${v1[@]}" --jitters 3 >"$tmp/jit2.json" 2>"$tmp/jit2.err"
+ev "${v1[@]}" --jitters 10 >"$tmp/jit2.json" 2>"$tmp/jit2.err"
 check "v == 0" "$tmp/jit2.json" embedded
 
 # 6. Bad input fails with a message, never a crash.
