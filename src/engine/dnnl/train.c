@@ -340,10 +340,11 @@ static int set2(tconv *c, const void *x, const void *y) {
                : -1;
 }
 
-/* Reorder an activation between the caller's NHWC and a blocked copy. */
+/* Reorder an activation between the caller's NHWC and a blocked copy (on
+ * the exec's threads; the reorder needs no scratchpad). */
 static int act(fn_dnnl_state *st, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    return OK(dnnl_primitive_execute(r, st->stream, 2, a)) ? 0 : -1;
+    return run(st, r, NULL, 2, a);
 }
 
 int fn_dnnl_conv2d_train(const fn_exec *ex, const fn_tensor *x, const fn_conv_desc *d, fn_tensor *y) {
