@@ -364,6 +364,86 @@ static void test_warp_identity(void **state) {
     }
 }
 
+/* The warp written plainly: each chip pixel from the inverse map, the four
+ * neighbours (black outside the image), bilinear weights in float, rounded
+ * to nearest. The library's warp takes shortcuts (sixteen pixels at once
+ * where the vector unit allows); its bytes must be these. */
+static void plain_warp(const facenet_image *img, const fn_affine *inv, int size, uint8_t *out) {
+    const int w = img->width, h = img->height, ch = img->channels;
+    memset(out, 0, (size_t)size * size * ch);
+    for (int v = 0; v < size; v++)
+        for (int u = 0; u < size; u++) {
+            const double sx = inv->m[0] * u + inv->m[1] * v + inv->m[2];
+            const double sy = inv->m[3] * u + inv->m[4] * v + inv->m[5];
+            if (!(sx > -1.0 && sy > -1.0 && sx < w && sy < h)) continue;
+            const int x0 = (int)floor(sx), y0 = (int)floor(sy);
+            const float fx = (float)(sx - floor(sx)), fy = (float)(sy - floor(sy));
+            for (int c = 0; c < ch; c++) {
+                float q[4];
+                for (int k = 0; k < 4; k++) {
+                    const int x = x0 + (k & 1), y = y0 + (k >> 1);
+                    q[k] = x >= 0 && y >= 0 && x < w && y < h ? img->data[((size_t)y * w + x) * ch + c] : 0.0f;
+                }
+                const float top = q[0] + (q[1] - q[0]) * fx, bot = q[2] + (q[3] - q[2]) * fx;
+                const float r = top + (bot - top) * fy + 0.5f;
+                out[((size_t)v * size + u) * ch + c] = (uint8_t)(r < 0.0f ? 0.0f : (r > 255.0f ? 255.0f : r));
+            }
+        }
+}
+
+/* splitmix64's high half: reproducible draws for the random transforms. */
+static uint32_t draw(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+static void test_warp_plain(void **state) {
+    (void)state;
+    uint64_t rng = 77;
+    for (int t = 0; t < 40; t++) {
+        const int ch = t % 4 == 3 ? 1 : 3;
+        const int w = 20 + (int)(draw(&rng) % 90), h = 20 + (int)(draw(&rng) % 90);
+        const int size = 1 + (int)(draw(&rng) % 70);
+        facenet_image img, out;
+        fn_error e;
+        fill_image(&img, w, h, ch, 100 + (uint64_t)t);
+        /* Turned, scaled and shifted so that some chips lie inside, some
+         * straddle the border and some miss the image. */
+        const double a = (draw(&rng) % 3600) * 3.14159265358979323846 / 1800;
+        const double k = 0.3 + (draw(&rng) % 300) / 100.0;
+        const double tx = (double)(draw(&rng) % 200) - 80.0 + (draw(&rng) % 100) / 97.0;
+        const double ty = (double)(draw(&rng) % 200) - 80.0 + (draw(&rng) % 100) / 89.0;
+        const fn_affine m = {{k * cos(a), -k * sin(a), tx, k * sin(a), k * cos(a), ty}};
+        fn_affine inv;
+        assert_int_equal(fn_affine_invert(&m, &inv), 0);
+        uint8_t *want = malloc((size_t)size * size * ch);
+        assert_non_null(want);
+        plain_warp(&img, &inv, size, want);
+        assert_int_equal(fn_warp_affine(NULL, &img, &m, size, &out, &e), FACENET_OK);
+        assert_memory_equal(out.data, want, (size_t)size * size * ch);
+        free(want);
+        facenet_image_free(&out);
+        facenet_image_free(&img);
+    }
+    /* A large chip wholly inside: every sixteen-pixel run takes the fast path. */
+    facenet_image img, out;
+    fn_error e;
+    fill_image(&img, 300, 200, 3, 9);
+    const fn_affine m = {{0.7, -0.1, -20, 0.1, 0.7, 10}};
+    fn_affine inv;
+    assert_int_equal(fn_affine_invert(&m, &inv), 0);
+    uint8_t *want = malloc((size_t)150 * 150 * 3);
+    assert_non_null(want);
+    plain_warp(&img, &inv, 150, want);
+    assert_int_equal(fn_warp_affine(NULL, &img, &m, 150, &out, &e), FACENET_OK);
+    assert_memory_equal(out.data, want, (size_t)150 * 150 * 3);
+    free(want);
+    facenet_image_free(&out);
+    facenet_image_free(&img);
+}
+
 /* Rows shared out over two threads give the serial chip, byte for byte, on
  * both backends (the oneDNN one runs the rows on its OpenMP team). */
 static void test_warp_threads(void **state) {
@@ -677,6 +757,7 @@ int main(void) {
         cmocka_unit_test(test_point_table),
         cmocka_unit_test(test_template_framing),
         cmocka_unit_test(test_warp_identity),
+        cmocka_unit_test(test_warp_plain),
         cmocka_unit_test(test_warp_rot90),
         cmocka_unit_test(test_warp_threads),
         cmocka_unit_test(test_warp_outside_black),
