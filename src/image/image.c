@@ -72,14 +72,14 @@ static int is_png(const uint8_t *d, size_t n) {
     return n >= 8 && memcmp(d, sig, 8) == 0;
 }
 
-facenet_status fn_image_decode(const void *data, size_t size, facenet_image *out, fn_error *e) {
+facenet_status fn_image_decode(const void *data, size_t size, struct fn_pool *pool, facenet_image *out, fn_error *e) {
     if (!out) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "no output image given");
     memset(out, 0, sizeof *out);
     if (!data && size > 0) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "no image data given");
     const uint8_t *d = data;
     if (size == 0) return fn_fail(e, FACENET_ERR_FORMAT, "the file is empty, " FN_NOT_AN_IMAGE);
     if (is_jpeg(d, size)) {
-        facenet_status st = fn_jpeg_decode(d, size, out, e);
+        facenet_status st = fn_jpeg_decode(d, size, pool, out, e);
         if (st != FACENET_OK) return st;
         st = fn_image_orient(out, fn_jpeg_exif_orientation(d, size), e);
         if (st != FACENET_OK) {
@@ -94,7 +94,7 @@ facenet_status fn_image_decode(const void *data, size_t size, facenet_image *out
 }
 
 
-facenet_status fn_image_load(const char *path, facenet_image *out, fn_error *e) {
+facenet_status fn_image_load(const char *path, struct fn_pool *pool, facenet_image *out, fn_error *e) {
     if (!out) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "no output image given");
     memset(out, 0, sizeof *out);
     if (!path) return fn_fail(e, FACENET_ERR_INVALID_ARGUMENT, "no file name given");
@@ -102,7 +102,7 @@ facenet_status fn_image_load(const char *path, facenet_image *out, fn_error *e) 
     size_t len;
     facenet_status st = fn_read_file(path, FN_IMAGE_MAX_FILE_BYTES, &buf, &len, e);
     if (st == FACENET_OK) {
-        st = fn_image_decode(buf, len, out, e);
+        st = fn_image_decode(buf, len, pool, out, e);
         free(buf);
     }
     if (st != FACENET_OK) fn_error_prefix(e, "%s", path);
@@ -158,14 +158,14 @@ facenet_status fn_image_save(const facenet_image *img, const char *path, fn_erro
 facenet_status facenet_image_load(facenet_ctx *ctx, const char *path, facenet_image *out) {
     fn_error err;
     fn_error_clear(&err);
-    facenet_status st = fn_image_load(path, out, &err);
+    facenet_status st = fn_image_load(path, ctx ? ctx->pool : NULL, out, &err);
     return st == FACENET_OK ? st : fn_ctx_report(ctx, &err);
 }
 
 facenet_status facenet_image_decode(facenet_ctx *ctx, const void *data, size_t size, facenet_image *out) {
     fn_error err;
     fn_error_clear(&err);
-    facenet_status st = fn_image_decode(data, size, out, &err);
+    facenet_status st = fn_image_decode(data, size, ctx ? ctx->pool : NULL, out, &err);
     return st == FACENET_OK ? st : fn_ctx_report(ctx, &err);
 }
 

@@ -19,8 +19,10 @@
 facenet_status fn_image_alloc(int width, int height, int channels, facenet_image *out, fn_error *e);
 /* A new image, img mirrored left to right (facenet_image_mirror). */
 facenet_status fn_image_mirror(const facenet_image *img, facenet_image *out, fn_error *e);
-facenet_status fn_image_decode(const void *data, size_t size, facenet_image *out, fn_error *e);
-facenet_status fn_image_load(const char *path, facenet_image *out, fn_error *e);
+/* pool: the context's threads, which may share the decoding of a large
+ * JPEG (jpeg.c); NULL decodes on the calling thread. */
+facenet_status fn_image_decode(const void *data, size_t size, struct fn_pool *pool, facenet_image *out, fn_error *e);
+facenet_status fn_image_load(const char *path, struct fn_pool *pool, facenet_image *out, fn_error *e);
 facenet_status fn_image_save(const facenet_image *img, const char *path, fn_error *e);
 
 /* Largest file fn_image_load reads (bytes); larger files are refused. */
@@ -34,7 +36,8 @@ facenet_status fn_image_check_size(uint64_t width, uint64_t height, fn_error *e)
 /* The codecs behind fn_image_decode / fn_image_save (jpeg.c, png.c, pnm.c).
  * Decoders produce RGB (channels = 3) and leave *out zeroed on failure;
  * encoders return a malloc'ed buffer in *buf. */
-facenet_status fn_jpeg_decode(const uint8_t *data, size_t size, facenet_image *out, fn_error *e);
+facenet_status fn_jpeg_decode(const uint8_t *data, size_t size, struct fn_pool *pool, facenet_image *out,
+                              fn_error *e);
 facenet_status fn_png_decode(const uint8_t *data, size_t size, facenet_image *out, fn_error *e);
 facenet_status fn_pnm_decode(const uint8_t *data, size_t size, facenet_image *out, fn_error *e);
 facenet_status fn_png_encode(const facenet_image *img, uint8_t **buf, size_t *len, fn_error *e);

@@ -510,7 +510,7 @@ static int photo_chip(facenet_pipeline *pl, facenet_face *faces, int cap, const 
                       uint8_t *kept, fn_error *e) {
     facenet_image img = {0, 0, 0, NULL}, chip = {0, 0, 0, NULL};
     fn_error le;
-    if (fn_image_load(path, &img, &le) != FACENET_OK) return -1;
+    if (fn_image_load(path, NULL, &img, &le) != FACENET_OK) return -1;
     int n = 0, rc = 0;
     if (facenet_pipeline_run(pl, &img, faces, cap, &n) == FACENET_OK && n > 0) {
         const int s = subject(faces, n, img.width, img.height);
@@ -577,7 +577,7 @@ facenet_status fn_chips_load(const fn_dataset *d, const fn_chip_source *src, int
             } else {
                 facenet_image img = {0, 0, 0, NULL};
                 fn_error le;
-                r = fn_image_load(path, &img, &le) == FACENET_OK ? 1 : -1;
+                r = fn_image_load(path, NULL, &img, &le) == FACENET_OK ? 1 : -1;
                 if (r == 1 && fn_chip_resize(&img, size, dst, e) != FACENET_OK) st = e->status;
                 facenet_image_free(&img);
             }

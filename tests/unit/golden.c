@@ -57,7 +57,7 @@ void golden_load_photo(const golden *g, size_t i, facenet_image *img) {
     snprintf(path, sizeof path, "%s/%s", g->photo_dir, golden_photo_file(g, i));
     fn_error e;
     memset(img, 0, sizeof *img);
-    if (fn_image_load(path, img, &e) != FACENET_OK) fail_msg("%s", e.msg);
+    if (fn_image_load(path, NULL, img, &e) != FACENET_OK) fail_msg("%s", e.msg);
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx",
              (unsigned long long)golden_fnv1a64(img->data, (size_t)img->width * img->height * img->channels));

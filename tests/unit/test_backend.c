@@ -606,7 +606,7 @@ static int load_chips(net_fixture *f, const char *photo_dir) {
         char path[4200];
         snprintf(path, sizeof path, "%.4000s/%.100s", photo_dir, fn_json_get(ph, "file")->str);
         facenet_image img = {0};
-        if (fn_image_load(path, &img, &e) != FACENET_OK) break;
+        if (fn_image_load(path, NULL, &img, &e) != FACENET_OK) break;
         const fn_json *ssd = fn_json_get(ph, "ssd");
         for (size_t i = 0; i < ssd->count && f->n_chips + 2 <= 44; i++) {
             const char *keys[2] = {"chip150_rect", "descriptor_rect"};
@@ -721,7 +721,7 @@ static void run_net_graph(const char *model, int size, const fn_norm *norm, floa
     assert_int_equal(g->h, size);
     facenet_image img = {0};
     fn_error e;
-    assert_int_equal(fn_image_load(ph, &img, &e), FACENET_OK);
+    assert_int_equal(fn_image_load(ph, NULL, &img, &e), FACENET_OK);
     const size_t per = (size_t)size * size * 3;
     float *in = zeros(per * (size_t)batch);
     exec_pair p;

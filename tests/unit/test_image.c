@@ -16,9 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jpeglib.h>
 #include <png.h>
 #include <zlib.h>
 
+#include "core/pool.h"
 #include "image/image.h"
 #include "testutil.h"
 
@@ -63,7 +65,7 @@ static void expect_fail(const void *data, size_t n, facenet_status want, const c
     facenet_image img;
     fn_error e;
     fn_error_clear(&e);
-    facenet_status st = fn_image_decode(data, n, &img, &e);
+    facenet_status st = fn_image_decode(data, n, NULL, &img, &e);
     if (st != want || !strstr(e.msg, needle))
         fail_msg("expected status %d with \"%s\", got %d: \"%s\"", want, needle, st, e.msg);
     assert_int_equal(e.status, want);
@@ -75,7 +77,7 @@ static facenet_image decode_ok(const void *data, size_t n) {
     facenet_image img;
     fn_error e;
     fn_error_clear(&e);
-    facenet_status st = fn_image_decode(data, n, &img, &e);
+    facenet_status st = fn_image_decode(data, n, NULL, &img, &e);
     if (st != FACENET_OK) fail_msg("decode failed (%d): %s", st, e.msg);
     assert_int_equal(img.channels, 3);
     return img;
@@ -819,7 +821,7 @@ static void test_jpeg_corrupt(void **state) {
             facenet_image img;
             fn_error e;
             fn_error_clear(&e);
-            if (fn_image_decode(b.data, b.len, &img, &e) == FACENET_OK)
+            if (fn_image_decode(b.data, b.len, NULL, &img, &e) == FACENET_OK)
                 facenet_image_free(&img);
             else
                 assert_true(e.msg[0] != 0);
@@ -835,6 +837,109 @@ static void test_jpeg_corrupt(void **state) {
     b.data[find_sof(b) + 4] = 12;
     expect_fail(b.data, b.len, FACENET_ERR_UNSUPPORTED, "unsupported JPEG");
     free(b.data);
+}
+
+/* A smooth test picture (gradients and rings, so the coefficients are not
+ * noise) encoded in memory: w x h, 3 or 1 components, chroma sampling
+ * h_samp x v_samp for the luma, a restart interval in MCU rows (0: none). */
+static blob encode_jpeg(int w, int h, int comps, int h_samp, int v_samp, int restart_rows) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr je;
+    c.err = jpeg_std_error(&je);
+    jpeg_create_compress(&c);
+    unsigned char *buf = NULL;
+    unsigned long len = 0;
+    jpeg_mem_dest(&c, &buf, &len);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = comps;
+    c.in_color_space = comps == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 90, TRUE);
+    if (comps == 3) c.comp_info[0].h_samp_factor = h_samp, c.comp_info[0].v_samp_factor = v_samp;
+    c.restart_in_rows = restart_rows;
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * comps);
+    assert_non_null(row);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < comps; k++) {
+                const double r = sqrt((double)(x - w / 3) * (x - w / 3) + (double)(y - h / 2) * (y - h / 2));
+                row[(size_t)x * comps + k] =
+                    (uint8_t)(127.5 + 60 * sin(r / (7.0 + 3 * k)) + 60 * cos((x + 2 * y) / (40.0 + 9 * k)));
+            }
+        JSAMPROW p = row;
+        jpeg_write_scanlines(&c, &p, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    blob b = {malloc(len), len};
+    assert_non_null(b.data);
+    memcpy(b.data, buf, len);
+    free(buf);
+    return b;
+}
+
+/* Large single-scan photos decode on two threads (the second skips to the
+ * bottom half): the pixels must be those of one thread, and a damaged file
+ * must fail with one thread's status. */
+static void test_jpeg_two_threads(void **state) {
+    (void)state;
+    static const struct {
+        int w, h, comps, hs, vs, rst;
+    } cases[] = {{1920, 1448, 3, 2, 2, 0}, {1001, 777, 3, 2, 2, 0}, {1280, 720, 3, 1, 1, 0},
+                 {1100, 620, 3, 2, 1, 0},  {900, 900, 1, 1, 1, 0},   {1024, 768, 3, 2, 2, 2}};
+    fn_pool *pool = fn_pool_create(2);
+    assert_non_null(pool);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        blob b = encode_jpeg(cases[k].w, cases[k].h, cases[k].comps, cases[k].hs, cases[k].vs, cases[k].rst);
+        facenet_image one, two;
+        fn_error e;
+        assert_int_equal(fn_image_decode(b.data, b.len, NULL, &one, &e), FACENET_OK);
+        assert_int_equal(fn_image_decode(b.data, b.len, pool, &two, &e), FACENET_OK);
+        assert_int_equal(two.width, cases[k].w);
+        assert_int_equal(two.height, cases[k].h);
+        assert_memory_equal(one.data, two.data, (size_t)one.width * one.height * 3);
+        facenet_image_free(&one);
+        facenet_image_free(&two);
+        /* Cut short or damaged in either half: the same status both ways. */
+        for (int t = 1; t < 12; t++) {
+            const size_t at = b.len * (size_t)t / 12;
+            fn_error e1, e2;
+            facenet_status s1 = fn_image_decode(b.data, at, NULL, &one, &e1);
+            facenet_status s2 = fn_image_decode(b.data, at, pool, &two, &e2);
+            assert_int_equal(s1, FACENET_ERR_FORMAT);
+            assert_int_equal(s2, s1);
+            assert_null(two.data);
+            b.data[at] ^= 0x5A;
+            s1 = fn_image_decode(b.data, b.len, NULL, &one, &e1);
+            s2 = fn_image_decode(b.data, b.len, pool, &two, &e2);
+            assert_int_equal(s2, s1);
+            if (s1 == FACENET_OK) {
+                assert_memory_equal(one.data, two.data, (size_t)one.width * one.height * 3);
+                facenet_image_free(&one);
+                facenet_image_free(&two);
+            }
+            b.data[at] ^= 0x5A;
+        }
+        free(b.data);
+    }
+    /* The demo photos, when the models are installed. */
+    for (int i = 1; i <= 6; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "face-api-1.7.15/demo/sample%d.jpg", i);
+        const char *path = test_model_path(rel);
+        if (!path) break;
+        facenet_image one, two;
+        fn_error e;
+        assert_int_equal(fn_image_load(path, NULL, &one, &e), FACENET_OK);
+        assert_int_equal(fn_image_load(path, pool, &two, &e), FACENET_OK);
+        assert_memory_equal(one.data, two.data, (size_t)one.width * one.height * 3);
+        facenet_image_free(&one);
+        facenet_image_free(&two);
+    }
+    fn_pool_free(pool);
 }
 
 /* A progressive JPEG whose last scan is repeated thousands of times: each
@@ -950,6 +1055,7 @@ int main(void) {
         cmocka_unit_test(test_exif_odd),
         cmocka_unit_test(test_jpeg_corrupt),
         cmocka_unit_test(test_jpeg_scan_limit),
+        cmocka_unit_test(test_jpeg_two_threads),
         cmocka_unit_test(test_not_an_image),
         cmocka_unit_test(test_load_errors),
     };
