@@ -147,7 +147,9 @@ typedef struct facenet_image {
 } facenet_image;
 
 /* Decode a JPEG, PNG or binary PPM/PGM file (chosen by content, not by name).
- * The result is RGB (channels = 3). JPEG EXIF orientation is applied. */
+ * The result is RGB (channels = 3). JPEG EXIF orientation is applied. A
+ * large single-scan JPEG is decoded on two of the context's threads when it
+ * has them (the same pixels as on one). */
 FACENET_API facenet_status facenet_image_load(facenet_ctx *ctx, const char *path, facenet_image *out);
 /* Same, from memory. */
 FACENET_API facenet_status facenet_image_decode(facenet_ctx *ctx, const void *data, size_t size,
