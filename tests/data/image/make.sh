@@ -22,7 +22,8 @@ cjpeg -quality 85 -grayscale color.ppm > grey.jpg
 "$gen" cmyk cmyk.jpg
 "$gen" cmyk ycck.jpg ycck
 
-# Seed corpus: one of each kind, a few hundred bytes each, plus broken ones.
+# Seed corpus: one of each kind, a few hundred bytes each (one of 15 KB),
+# plus broken ones.
 mkdir -p "$corpus"
 cd "$corpus"
 "$gen" pattern 12 8 "$tmp/small.ppm"
@@ -38,6 +39,9 @@ for kind in rgb8 pal_interlaced grey16_alpha grey1 rgba16; do "$gen" png $kind $
 head -c 300 baseline.jpg > broken_truncated.jpg
 n=$(wc -c < rgba16.png)
 head -c $((n * 2 / 3)) rgba16.png > broken_truncated.png
+# large enough (512K pixels) for a two-thread decode to split it in halves
+"$gen" pattern 1024 512 "$tmp/large.ppm"
+cjpeg -quality 25 "$tmp/large.ppm" > split_1024x512.jpg
 # a PPM header claiming 100000x100000 pixels
 printf 'P6\n100000 100000\n255\n\001\002\003' > broken_huge.ppm
 # a bit flipped in the middle of the entropy-coded data
